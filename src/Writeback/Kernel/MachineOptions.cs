@@ -1,0 +1,59 @@
+namespace Writeback.Kernel;
+
+/// <summary>Everything that defines a <see cref="Machine"/>: engine, CPUs, seed, costs and debug options.</summary>
+public sealed record MachineOptions
+{
+    /// <summary>The most CPUs a machine may have.</summary>
+    public const int MaxCpus = 1024;
+
+    /// <summary>Which engine runs the machine.</summary>
+    public EngineKind Engine { get; init; } = EngineKind.Deterministic;
+
+    /// <summary>Number of simulated CPUs (1 to <see cref="MaxCpus"/>).</summary>
+    public int Cpus { get; init; } = 2;
+
+    /// <summary>Seed of the deterministic engine's scheduling decisions and jitter.</summary>
+    public ulong Seed { get; init; } = 1;
+
+    /// <summary>Virtual-time costs of the deterministic engine.</summary>
+    public CostModel Costs { get; init; } = CostModel.Default;
+
+    /// <summary>CONFIG_PREEMPT_COUNT. When false, <see cref="Context.BioInAtomic"/> is always
+    /// true, because the kernel cannot tell atomic context from task context.</summary>
+    public bool PreemptCount { get; init; } = true;
+
+    /// <summary>What the lock validator does (CONFIG_PROVE_LOCKING).</summary>
+    public LockdepMode Lockdep { get; init; } = LockdepMode.Fail;
+
+    /// <summary>Collect per-class lock statistics (CONFIG_LOCK_STAT).</summary>
+    public bool LockStat { get; init; } = true;
+
+    /// <summary>Record interrupts-off spans and interrupt latency (the irqsoff tracer).</summary>
+    public bool IrqsOffTracing { get; init; } = true;
+
+    /// <summary>Timer frequency (CONFIG_HZ): jiffies per second.</summary>
+    public int Hz { get; init; } = 250;
+
+    /// <summary>Keep the deterministic engine's full schedule trace as text (the hash is always kept).</summary>
+    public bool RecordTrace { get; init; }
+
+    /// <summary>How long the real engine lets a CPU spin on one lock before it reports a lockup.</summary>
+    public TimeSpan SpinLockupTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Throws naming the first invalid option.</summary>
+    public void Validate()
+    {
+        if (Cpus < 1 || Cpus > MaxCpus)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Cpus), Cpus, $"machine options: Cpus must be between 1 and {MaxCpus}");
+        }
+
+        if (Hz is < 100 or > 1000)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Hz), Hz, "machine options: Hz must be between 100 and 1000");
+        }
+
+        ArgumentNullException.ThrowIfNull(Costs);
+        Costs.Validate();
+    }
+}
