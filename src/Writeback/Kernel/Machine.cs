@@ -333,6 +333,8 @@ public sealed partial class Machine : IDisposable
     {
         while (true)
         {
+            // Wait first: the engine resumes the idle task only when its CPU has work, and marks it running.
+            Engine.IdleWait(idle);
             var cpu = idle.Cpu!;
             if (cpu.HasPendingIrq)
             {
@@ -347,10 +349,7 @@ public sealed partial class Machine : IDisposable
             if (cpu.RunQueue.Count > 0)
             {
                 Engine.Preempt(idle);
-                continue;
             }
-
-            Engine.IdleWait(idle);
         }
     }
 
