@@ -37,8 +37,25 @@ public static class Context
     /// <summary>bio_in_atomic() (7.3): true unless the caller is provably allowed to sleep.</summary>
     public static bool BioInAtomic => Current.TaskOrNull?.Cpu?.BioInAtomic ?? false;
 
-    /// <summary>smp_processor_id().</summary>
-    public static int SmpProcessorId => Current.Cpu.Id;
+    /// <summary>smp_processor_id(): reports a call from preemptible context, where the CPU may change under the caller.</summary>
+    public static int SmpProcessorId
+    {
+        get
+        {
+            var t = Current.Task;
+            var cpu = t.Cpu!;
+            if (cpu.Preemptible && t.BoundCpu is null)
+            {
+                t.Machine.Report(ReportKind.Warning,
+                    $"BUG: using smp_processor_id() in preemptible [{cpu.PreemptCountValue:x8}] code: {t}\ncaller is {string.Join(" <- ", KernelStack.Capture(3))}\n");
+            }
+
+            return cpu.Id;
+        }
+    }
+
+    /// <summary>raw_smp_processor_id(): the CPU now, without checks.</summary>
+    public static int RawSmpProcessorId => Current.Cpu.Id;
 
     /// <summary>Disables local interrupts and returns the previous state.</summary>
     /// <remarks>Kernel: local_irq_save(). Context: Any context. Disables interrupts.</remarks>

@@ -184,6 +184,23 @@ public sealed partial class Machine : IDisposable
         }
     }
 
+    /// <summary>Makes the calling thread a kernel thread on <paramref name="cpu"/> of a real-engine
+    /// machine that is not running, until the returned scope is disposed; for benchmarks that time
+    /// runtime primitives on BenchmarkDotNet's own thread. Interrupts and sleeping are not available.</summary>
+    internal AdoptedThread AdoptCurrentThread(string name, int cpu = 0)
+    {
+        var t = NewTask(name, TaskKind.KernelThread, cpu, static () => { });
+        Engine.Adopt(t, Cpus[cpu]);
+        return new AdoptedThread(this, t);
+    }
+
+    internal sealed class AdoptedThread(Machine machine, TaskStruct task) : IDisposable
+    {
+        public TaskStruct Task { get; } = task;
+
+        public void Dispose() => machine.Engine.Release(Task);
+    }
+
     /// <summary>Sleeps the current task (schedule()): checks it is allowed to, tells workqueue
     /// concurrency management, and lets the engine run something else.</summary>
     internal void Schedule(TaskStruct t)

@@ -68,6 +68,14 @@ internal abstract class Engine : IDisposable
     /// <summary>Moves every runnable task off a CPU that went offline.</summary>
     public abstract void EvacuateRunQueue(Cpu cpu);
 
+    /// <summary>Makes the calling OS thread run <paramref name="task"/> on <paramref name="cpu"/>
+    /// outside <see cref="Run"/> (real engine only), for benchmarks that time primitives on the caller's thread.</summary>
+    public virtual void Adopt(TaskStruct task, Cpu cpu) =>
+        throw new NotSupportedException("only the real engine can adopt the calling thread; the deterministic engine schedules every task itself");
+
+    /// <summary>Undoes <see cref="Adopt"/>.</summary>
+    public virtual void Release(TaskStruct task) => throw new NotSupportedException("only the real engine adopts threads");
+
     /// <summary>Hash of the schedule so far.</summary>
     public abstract ulong TraceHash { get; }
 

@@ -247,6 +247,36 @@ internal sealed class RealEngine : Engine
         }
     }
 
+    public override void Adopt(TaskStruct task, Cpu cpu)
+    {
+        lock (_sched)
+        {
+            if (cpu.Current != cpu.Idle || cpu.Idle.Thread is not null)
+            {
+                throw new InvalidOperationException($"CPU {cpu.Id} is in use: adopt a thread only on a machine that is not running");
+            }
+
+            task.Cpu = cpu;
+            task.RunState = TaskRunState.Running;
+            cpu.Current = task;
+        }
+
+        Current.Set(task);
+    }
+
+    public override void Release(TaskStruct task)
+    {
+        lock (_sched)
+        {
+            var cpu = task.Cpu!;
+            task.RunState = TaskRunState.Dead;
+            task.Exited = true;
+            cpu.Current = cpu.Idle;
+        }
+
+        Current.Set(null);
+    }
+
     public override void EvacuateRunQueue(Cpu cpu)
     {
         lock (_sched)
