@@ -15,6 +15,19 @@ public static class Bug
         }
     }
 
+    /// <summary>Throws when <paramref name="condition"/> holds; the message is formatted only then.</summary>
+    public static void On([System.Diagnostics.CodeAnalysis.DoesNotReturnIf(true)] bool condition, [System.Runtime.CompilerServices.InterpolatedStringHandlerArgument(nameof(condition))] ref BugMessageHandler what)
+    {
+        if (condition)
+        {
+            throw new KernelBugException("kernel BUG: " + what.ToStringAndClear());
+        }
+    }
+
+    /// <summary>Records a warning when the condition holds; the message is formatted only then.</summary>
+    public static bool WarnOn(bool condition, [System.Runtime.CompilerServices.InterpolatedStringHandlerArgument(nameof(condition))] ref BugMessageHandler what) =>
+        condition && WarnOn(true, what.ToStringAndClear());
+
     /// <summary>Records a warning on the current machine (or throws outside one) when the condition holds.</summary>
     public static bool WarnOn(bool condition, string what)
     {

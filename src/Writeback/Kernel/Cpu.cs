@@ -173,7 +173,7 @@ public sealed partial class Cpu
         // The CPU takes the vector: interrupts go off before any handler code runs.
         HardirqsOff = true;
         var entry = Now;
-        Machine.IrqsOff.Begin(this, entry, "irq_enter <" + irq.Name + ">", null);
+        Machine.IrqsOff.Begin(this, entry, new CodeSite(irq.Name, string.Empty, 0, "irq_enter"), null);
         engine.Charge(this, costs.IrqEntryNs);
         PreemptCountValue += HardirqOffset;
         Interrupts++;
@@ -204,7 +204,7 @@ public sealed partial class Cpu
         }
 
         HardirqsOff = false;
-        Machine.IrqsOff.End(this, Now, "irq_exit <" + irq.Name + ">");
+        Machine.IrqsOff.End(this, Now, new CodeSite(irq.Name, string.Empty, 0, "irq_exit"));
     }
 
     /// <summary>Runs pending softirqs with SOFTIRQ_OFFSET set and interrupts on, restarting up to ten times.</summary>
