@@ -383,6 +383,17 @@ public sealed partial class Machine : IDisposable
         RaiseIrqAt(cpu, name, handler, NowNs);
     }
 
+    /// <summary>Raises an interrupt on <paramref name="cpu"/> after <paramref name="delayNs"/>
+    /// nanoseconds, as a device does when it completes a request: virtual time on the deterministic
+    /// engine, the host clock on the real one.</summary>
+    /// <remarks>Context: Any context.</remarks>
+    public void RaiseIrqIn(long delayNs, int cpu, string name, Action handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentOutOfRangeException.ThrowIfNegative(delayNs);
+        Engine.AddEvent(NowNs + delayNs, at => RaiseIrqAt(cpu, name, handler, at));
+    }
+
     internal void RaiseIrqAt(int cpu, string name, Action handler, long atNs)
     {
         if (cpu < 0 || cpu >= Cpus.Count)

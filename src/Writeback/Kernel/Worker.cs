@@ -13,8 +13,6 @@ internal sealed class Worker(WorkerPool owner)
 
     public bool IsIdle { get; set; }
 
-    public long Wakeups { get; set; }
-
     private bool _inWorkItem;
 
     /// <summary>The worker's main loop.</summary>

@@ -37,9 +37,10 @@ internal sealed class WorkerPool
 
     public bool IsBound => Cpu >= 0;
 
-    /// <summary>Wakes an idle worker, or creates one, if work waits and none runs.</summary>
+    /// <summary>Wakes an idle worker, or creates one, if work waits and none runs; counts the
+    /// wake-up against <paramref name="wq"/> when given.</summary>
     /// <remarks>Context: Caller holds the pool lock.</remarks>
-    public void KickLocked()
+    public void KickLocked(Workqueue? wq = null)
     {
         Lock.AssertHeld();
         if (Worklist.Count == 0 || NrRunning > 0)
@@ -52,11 +53,12 @@ internal sealed class WorkerPool
             var w = Idle.Pop();
             w.IsIdle = false;
             NrRunning++;
-            w.Wakeups++;
+            wq?.CountWakeup();
             Machine.Engine.Wake(w.Task);
         }
         else
         {
+            wq?.CountWakeup();
             CreateWorkerLocked();
         }
     }

@@ -16,6 +16,7 @@ public sealed class Workqueue
     private long _nextSeq;
     private long _queued;
     private long _executed;
+    private long _wakeups;
 
     internal Workqueue(Machine machine, string name, WqFlags flags, int maxActive)
     {
@@ -43,8 +44,8 @@ public sealed class Workqueue
     /// <summary>Items run to completion.</summary>
     public long Executed => Interlocked.Read(ref _executed);
 
-    /// <summary>Idle workers woken to run this queue's items (approximate: counted per pool kick).</summary>
-    public long Wakeups => _pwqs.Values.Sum(p => p.Pool.Workers.Sum(w => w.Wakeups));
+    /// <summary>Workers woken (or created) because an item of this queue was queued or activated.</summary>
+    public long Wakeups => Interlocked.Read(ref _wakeups);
 
     internal Machine Machine { get; }
 
@@ -140,6 +141,8 @@ public sealed class Workqueue
             pool.Lock.UnlockIrq();
         }
     }
+
+    internal void CountWakeup() => Interlocked.Increment(ref _wakeups);
 
     internal void Trace(WorkStruct work) => Machine.Trace(Current.Cpu, Current.Task, "work", Name);
 
@@ -271,7 +274,7 @@ public sealed class Workqueue
             work.Inactive = false;
             pwq.NrActive++;
             pool.Worklist.AddLast(work);
-            pool.KickLocked();
+            pool.KickLocked(this);
         }
 
         pool.Lock.Unlock();
@@ -289,7 +292,7 @@ public sealed class Workqueue
             pool.Worklist.AddLast(work);
         }
 
-        pool.KickLocked();
+        pool.KickLocked(this);
     }
 
     private PoolWorkqueue PwqFor(WorkerPool pool)
