@@ -173,7 +173,9 @@ public sealed partial class Cpu
         // The CPU takes the vector: interrupts go off before any handler code runs.
         HardirqsOff = true;
         var entry = Now;
-        Machine.IrqsOff.Begin(this, entry, new CodeSite(irq.Name, string.Empty, 0, "irq_enter"), null);
+        var entrySite = new CodeSite(irq.Name, string.Empty, 0, "irq_enter");
+        Machine.IrqsOff.Begin(this, entry, entrySite, null);
+        Machine.Lockdep.OnHardirqsOff(this, entrySite);
         engine.Charge(this, costs.IrqEntryNs);
         PreemptCountValue += HardirqOffset;
         Interrupts++;
@@ -204,7 +206,9 @@ public sealed partial class Cpu
         }
 
         HardirqsOff = false;
-        Machine.IrqsOff.End(this, Now, new CodeSite(irq.Name, string.Empty, 0, "irq_exit"));
+        var exitSite = new CodeSite(irq.Name, string.Empty, 0, "irq_exit");
+        Machine.IrqsOff.End(this, Now, exitSite);
+        Machine.Lockdep.OnHardirqsOn(t, this, exitSite);
     }
 
     /// <summary>Runs pending softirqs with SOFTIRQ_OFFSET set and interrupts on, restarting up to ten times.</summary>
@@ -218,7 +222,14 @@ public sealed partial class Cpu
         }
 
         var wasOff = HardirqsOff;
+        var site = CodeSite.Of("__do_softirq");
+        var softirqsWereOn = SoftirqsEnabled;
         PreemptCountValue += SoftirqOffset;
+        if (softirqsWereOn)
+        {
+            Machine.Lockdep.OnSoftirqsOff(this, site);
+        }
+
         try
         {
             var restarts = 10;
@@ -228,7 +239,8 @@ public sealed partial class Cpu
                 if (HardirqsOff)
                 {
                     HardirqsOff = false;
-                    Machine.IrqsOff.End(this, Now, "__do_softirq");
+                    Machine.IrqsOff.End(this, Now, site);
+                    Machine.Lockdep.OnHardirqsOn(t, this, site);
                 }
 
                 for (var nr = 0; nr < 10; nr++)
@@ -254,7 +266,13 @@ public sealed partial class Cpu
         if (wasOff && !HardirqsOff)
         {
             HardirqsOff = true;
-            Machine.IrqsOff.Begin(this, Now, "__do_softirq", null);
+            Machine.IrqsOff.Begin(this, Now, site, null);
+            Machine.Lockdep.OnHardirqsOff(this, site);
+        }
+
+        if (SoftirqsEnabled && softirqsWereOn)
+        {
+            Machine.Lockdep.OnSoftirqsOn(t, this, site);
         }
     }
 

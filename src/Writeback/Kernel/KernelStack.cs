@@ -10,6 +10,8 @@ internal static class KernelStack
     [
         "Writeback.Kernel.Lockdep", "Writeback.Kernel.KernelStack", "Writeback.Kernel.Engines.",
         "Writeback.Kernel.Context", "Writeback.Kernel.Machine", "Writeback.Kernel.Cpu", "Writeback.Kernel.Bug",
+        "Writeback.Kernel.SpinLock", "Writeback.Kernel.Mutex", "Writeback.Kernel.RwSemaphore", "Writeback.Kernel.SleepingLockCore",
+        "Writeback.Kernel.WaitQueueHead", "Writeback.Kernel.Completion", "Writeback.Kernel.TaskStruct",
     ];
 
     public static IReadOnlyList<string> Capture(int max = 24)
