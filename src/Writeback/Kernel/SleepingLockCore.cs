@@ -22,6 +22,7 @@ internal static class SleepingLockCore
         m.Lockdep.MightSleep(t, site);
         var cpu = t.Cpu!;
         m.Engine.Charge(cpu, m.Options.Costs.SpinLockNs);
+        m.Engine.Yield(t);
         if (m.LockdepActive)
         {
             m.Lockdep.Acquire(t, cpu, map, cls, site, read, trylock: false);

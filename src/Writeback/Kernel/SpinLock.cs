@@ -304,6 +304,12 @@ public sealed class SpinLock : ILockdepMap
         {
             Contended(t, cpu, cls, site, me);
         }
+        else if (ReleasedAtNs > cpu.Now)
+        {
+            // The holder ran ahead of us in virtual time and released "later" than now: at our
+            // time the lock was still held, so this acquisition waited until that release.
+            CaughtUp(t, cpu, cls, site);
+        }
 
         Acquired(t, cpu, cls, site);
     }
@@ -374,19 +380,34 @@ public sealed class SpinLock : ILockdepMap
 
         if (m.Options.LockStat)
         {
-            var s = cls.StatsFor(cpu.Id, read: false);
-            s.Contentions++;
-            if (holderCpu >= 0 && holderCpu != cpu.Id)
-            {
-                s.ConBounces++;
-            }
-
-            s.Wait.Record(cpu.Now - waitStart);
-            var point = site.ToString();
-            s.ContentionPoints[point] = s.ContentionPoints.GetValueOrDefault(point) + 1;
-            var held = holderSite.ToString();
-            s.ContendedPoints[held] = s.ContendedPoints.GetValueOrDefault(held) + 1;
+            RecordContention(cls.StatsFor(cpu.Id, read: false), holderCpu, cpu, cpu.Now - waitStart, site, holderSite);
         }
+    }
+
+    private void CaughtUp(TaskStruct t, Cpu cpu, LockClass cls, in CodeSite site)
+    {
+        var m = t.Machine;
+        var waitStart = cpu.Now;
+        m.Engine.AdvanceTo(cpu, ReleasedAtNs);
+        if (m.Options.LockStat)
+        {
+            RecordContention(cls.StatsFor(cpu.Id, read: false), _lastCpu, cpu, cpu.Now - waitStart, site, _ownerSite);
+        }
+    }
+
+    private static void RecordContention(LockClassStats s, int holderCpu, Cpu cpu, long waitNs, in CodeSite site, in CodeSite holderSite)
+    {
+        s.Contentions++;
+        if (holderCpu >= 0 && holderCpu != cpu.Id)
+        {
+            s.ConBounces++;
+        }
+
+        s.Wait.Record(waitNs);
+        var point = site.ToString();
+        s.ContentionPoints[point] = s.ContentionPoints.GetValueOrDefault(point) + 1;
+        var held = holderSite.ToString();
+        s.ContendedPoints[held] = s.ContendedPoints.GetValueOrDefault(held) + 1;
     }
 
     private void ReleaseCore(TaskStruct t)

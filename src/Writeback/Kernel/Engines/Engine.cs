@@ -26,8 +26,14 @@ internal abstract class Engine : IDisposable
     /// <summary>Advances the CPU's virtual clock by a cost (deterministic engine only).</summary>
     public abstract void Charge(Cpu cpu, long ns);
 
-    /// <summary>A decision point: the deterministic engine may run another CPU before returning.</summary>
+    /// <summary>A decision point: the deterministic engine may run another CPU before returning
+    /// (or let this one run ahead by up to the quantum).</summary>
     public abstract void Yield(TaskStruct current);
+
+    /// <summary>Moves the CPU's virtual clock forward to <paramref name="ns"/> (deterministic engine only).</summary>
+    public virtual void AdvanceTo(Cpu cpu, long ns)
+    {
+    }
 
     /// <summary>Whether an interrupt raised at <paramref name="raisedAtNs"/> may be delivered on the CPU now.</summary>
     public abstract bool IsDue(Cpu cpu, long raisedAtNs);

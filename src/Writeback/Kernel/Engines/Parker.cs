@@ -10,7 +10,7 @@ namespace Writeback.Kernel.Engines;
 /// causes a re-check.</remarks>
 internal sealed class Parker
 {
-    private const int SpinIterations = 2000;
+    private const int SpinIterations = 100;
     private static readonly int s_maxSpinners = Math.Max(1, Environment.ProcessorCount - 1);
     private static int s_spinners;
     private readonly SemaphoreSlim _sem = new(0, int.MaxValue);
