@@ -13,7 +13,8 @@ public readonly record struct CodeSite(string Function, string File, int Line, s
 
     /// <summary>The site as reports print it: <c>Function (File.cs:Line)</c>.</summary>
     public override string ToString() =>
-        Line != 0 ? $"{Function} ({System.IO.Path.GetFileName(File)}:{Line})"
+        Function is null ? "?"
+        : Line != 0 ? $"{Function} ({System.IO.Path.GetFileName(File)}:{Line})"
         : Function == Op ? Op
         : $"{Op} <{Function}>";
 }

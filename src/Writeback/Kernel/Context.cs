@@ -254,7 +254,11 @@ public static class Context
     internal static void BhEnable(TaskStruct t, in CodeSite site)
     {
         var cpu = t.Cpu!;
-        Bug.WarnOn(cpu.InHardirq, $"{site}: local_bh_enable() in hardirq context");
+        // One warning per misuse: in hardirq, interrupts are off as a matter of course.
+        if (!Bug.WarnOn(cpu.InHardirq, $"{site}: local_bh_enable() in hardirq context"))
+        {
+            Bug.WarnOn(cpu.HardirqsOff, $"{site}: local_bh_enable() with interrupts disabled");
+        }
         Bug.On(cpu.SoftirqCount < SoftirqDisableOffset, $"{site}: local_bh_enable() without local_bh_disable()");
         cpu.PreemptCountValue -= SoftirqDisableOffset;
         if (cpu.SoftirqsEnabled)

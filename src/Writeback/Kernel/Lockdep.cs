@@ -254,33 +254,41 @@ public sealed class Lockdep
     private bool MarkLock(TaskStruct t, Cpu cpu, ILockdepMap map, LockClass cls, LockUsage bit, in CodeSite site, bool acquiring)
     {
         var excl = bit.Exclusive();
-        var usage = cls.Usage;
-        var bad = (usage & excl) != 0 ? excl : LockUsage.None;
-        if (bad == LockUsage.None && !bit.IsRead() && (usage & excl.ReadVariant()) != 0)
+        var trace = new UsageTrace(site, t.ToString(), cpu.ContextTuple, CaptureWithIrq(t));
+
+        // Check and set under the graph lock, so that two CPUs registering conflicting first
+        // uses at the same moment cannot both pass the check.
+        var bad = LockUsage.None;
+        _graph.Lock();
+        try
         {
-            bad = excl.ReadVariant();
+            var usage = cls.Usage;
+            if ((usage & excl) != 0)
+            {
+                bad = excl;
+            }
+            else if (!bit.IsRead() && (usage & excl.ReadVariant()) != 0)
+            {
+                bad = excl.ReadVariant();
+            }
+            else if (!cls.TrySetUsage(bit))
+            {
+                return true;
+            }
+            else
+            {
+                cls.UsageTraces.TryAdd(bit, trace);
+            }
+        }
+        finally
+        {
+            _graph.Unlock();
         }
 
         if (bad != LockUsage.None)
         {
             PrintUsageBug(t, cpu, map, cls, bad, bit, site, acquiring);
             return false;
-        }
-
-        var trace = new UsageTrace(site, t.ToString(), cpu.ContextTuple, CaptureWithIrq(t));
-        _graph.Lock();
-        try
-        {
-            if (!cls.TrySetUsage(bit))
-            {
-                return true;
-            }
-
-            cls.UsageTraces.TryAdd(bit, trace);
-        }
-        finally
-        {
-            _graph.Unlock();
         }
 
         // The new state may conflict with a lock reachable through recorded dependencies.

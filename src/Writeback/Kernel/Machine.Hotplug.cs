@@ -12,7 +12,7 @@ public sealed partial class Machine
 {
     private readonly List<CpuHpState> _hpStates = [];
     private TaskStruct?[]? _cpuhpThreads;
-    private (Action<int> Callback, int Cpu, Completion Done, Exception? Error)?[]? _cpuhpRequests;
+    private CpuhpRequest?[]? _cpuhpRequests;
     private Mutex? _hotplugLock;
 
     /// <summary>Registered hotplug states, in registration order.</summary>
@@ -250,9 +250,9 @@ public sealed partial class Machine
         }
 
         _cpuhpThreads ??= new TaskStruct?[Cpus.Count];
-        _cpuhpRequests ??= new (Action<int>, int, Completion, Exception?)?[Cpus.Count];
-        var done = new Completion();
-        _cpuhpRequests[cpu] = (callback, cpu, done, null);
+        _cpuhpRequests ??= new CpuhpRequest?[Cpus.Count];
+        var request = new CpuhpRequest(callback, cpu);
+        Volatile.Write(ref _cpuhpRequests[cpu], request);
         var thread = _cpuhpThreads[cpu];
         if (thread is null)
         {
@@ -263,10 +263,8 @@ public sealed partial class Machine
             Engine.Wake(thread);
         }
 
-        done.WaitForCompletion();
-        var error = _cpuhpRequests[cpu]?.Error;
-        _cpuhpRequests[cpu] = null;
-        if (error is not null)
+        request.Done.WaitForCompletion();
+        if (request.Error is { } error)
         {
             throw new KernelBugException($"cpuhp/{cpu}: callback {state.Name} failed: {error.Message}", error);
         }
@@ -277,38 +275,38 @@ public sealed partial class Machine
         var t = Current.Task;
         while (true)
         {
-            if (_cpuhpRequests![cpu] is { } req && !req.Done.IsDone)
+            // Clear the wake flag before looking, so that a request posted after the look wakes us.
+            t.WakePending = false;
+            var request = Interlocked.Exchange(ref _cpuhpRequests![cpu], null);
+            if (request is null)
             {
-                Exception? error = null;
-                try
-                {
-                    req.Callback(req.Cpu);
-                }
-                catch (KernelBugException)
-                {
-                    throw;
-                }
-                catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
-                {
-                    error = ex;
-                }
-
-                _cpuhpRequests[cpu] = req with { Error = error };
-                t.WakePending = false;
-                req.Done.Complete();
-            }
-            else
-            {
-                t.WakePending = false;
-            }
-
-            if (_cpuhpRequests[cpu] is { } next && !next.Done.IsDone)
-            {
+                t.WaitingFor = "cpuhp request";
+                Schedule(t);
                 continue;
             }
 
-            t.WaitingFor = "cpuhp request";
-            Schedule(t);
+            try
+            {
+                request.Callback(request.Cpu);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+            {
+                request.Error = ex;
+            }
+
+            request.Done.Complete();
         }
+    }
+
+    /// <summary>One callback for a cpuhp/N thread to run, and its result.</summary>
+    private sealed class CpuhpRequest(Action<int> callback, int cpu)
+    {
+        public Action<int> Callback { get; } = callback;
+
+        public int Cpu { get; } = cpu;
+
+        public Completion Done { get; } = new();
+
+        public Exception? Error { get; set; }
     }
 }

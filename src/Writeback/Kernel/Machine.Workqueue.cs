@@ -224,7 +224,13 @@ public sealed partial class Machine
         pool.Disassociated = false;
         foreach (var w in pool.Workers)
         {
+            // rebind_workers(): a worker running elsewhere moves at its next preemption point,
+            // a sleeping one is woken onto its CPU.
             w.Task.BoundCpu = cpu;
+            if (w.Task.Cpu is { } on && on.Id != cpu)
+            {
+                on.NeedResched = true;
+            }
         }
 
         pool.Lock.UnlockIrq();

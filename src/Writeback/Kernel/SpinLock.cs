@@ -326,6 +326,13 @@ public sealed class SpinLock : ILockdepMap
             return false;
         }
 
+        if (ReleasedAtNs > cpu.Now)
+        {
+            // Released "in the future" by a CPU that ran ahead: at our time it is still held.
+            Volatile.Write(ref _owner, 0);
+            return false;
+        }
+
         if (m.LockdepActive)
         {
             m.Lockdep.Acquire(t, cpu, this, cls, site, read: false, trylock: true);

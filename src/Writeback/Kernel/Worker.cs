@@ -43,6 +43,31 @@ internal sealed class Worker(WorkerPool owner)
             var work = pool.Worklist.First!.Value;
             pool.Worklist.RemoveFirst();
             work.OnList = false;
+            if (work.CurrentWorker is { } running && running != this)
+            {
+                // Another worker of this pool still runs an earlier queueing of the item: hand
+                // it over, so that an item never runs concurrently with itself
+                // (find_worker_executing_work()).
+                running.Scheduled.AddLast(work);
+                pool.Lock.UnlockIrq();
+                continue;
+            }
+
+            RunOneLocked(work);
+        }
+    }
+
+    /// <summary>Items handed over by other workers because this one was running them.</summary>
+    public LinkedList<WorkStruct> Scheduled { get; } = new();
+
+    /// <summary>Runs one item, then any item handed over meanwhile; returns with the pool lock released.</summary>
+    /// <remarks>Context: Workqueue context. Caller holds the pool lock.</remarks>
+    private void RunOneLocked(WorkStruct work)
+    {
+        var pool = Pool;
+        var t = Current.Task;
+        while (true)
+        {
             var seq = work.QueuedSeq;
             var wqSeq = work.WqSeq;
             var pwq = work.Pwq!;
@@ -86,9 +111,23 @@ internal sealed class Worker(WorkerPool owner)
 
             Interlocked.Increment(ref work.ExecutedCount);
             pwq.Wq.OnExecutedLocked(pwq, wqSeq);
+            var next = Scheduled.First;
+            if (next is not null)
+            {
+                Scheduled.RemoveFirst();
+            }
+
             pool.Lock.UnlockIrq();
             pwq.Wq.Machine.WorkDone.WakeUpAll();
-            Context.CondResched();
+            if (next is null)
+            {
+                Context.CondResched();
+                return;
+            }
+
+            // The handed-over item keeps its PENDING bit until it starts, so no other worker can take it meanwhile.
+            work = next.Value;
+            pool.Lock.LockIrq();
         }
     }
 

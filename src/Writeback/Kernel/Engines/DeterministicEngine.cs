@@ -157,7 +157,7 @@ internal sealed class DeterministicEngine : Engine
             return;
         }
 
-        if (cpu.IsOnline && cpu.RunQueue.Count == 0)
+        if (IsAllowedOn(current, cpu) && cpu.RunQueue.Count == 0)
         {
             return;
         }
@@ -166,7 +166,7 @@ internal sealed class DeterministicEngine : Engine
 
         current.RunState = TaskRunState.Runnable;
         current.RunnableSince = cpu.Clock;
-        var target = cpu.IsOnline ? cpu : SelectCpu(current);
+        var target = IsAllowedOn(current, cpu) ? cpu : SelectCpu(current);
         current.Cpu = target;
         target.RunQueue.Enqueue(current);
         if (target != cpu)

@@ -138,6 +138,9 @@ internal abstract class Engine : IDisposable
         return Machine.FirstOnlineCpu();
     }
 
+    /// <summary>Whether the task may stay on the CPU: it is online and in the task's affinity.</summary>
+    protected static bool IsAllowedOn(TaskStruct t, Cpu cpu) => cpu.IsOnline && (t.BoundCpu is not int b || b == cpu.Id || !cpu.Machine.Cpus[b].IsOnline);
+
     /// <summary>The task a CPU runs next: the head of its run queue, or its idle task.</summary>
     protected static TaskStruct PickNext(Cpu cpu)
     {

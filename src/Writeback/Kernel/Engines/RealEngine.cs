@@ -156,13 +156,13 @@ internal sealed class RealEngine : Engine
             }
             else
             {
-                if (cpu.IsOnline && cpu.RunQueue.Count == 0)
+                if (IsAllowedOn(current, cpu) && cpu.RunQueue.Count == 0)
                 {
                     return;
                 }
 
                 current.RunState = TaskRunState.Runnable;
-                var target = cpu.IsOnline ? cpu : SelectCpu(current);
+                var target = IsAllowedOn(current, cpu) ? cpu : SelectCpu(current);
                 current.Cpu = target;
                 target.RunQueue.Enqueue(current);
                 if (target != cpu && target.IsIdle)
