@@ -45,7 +45,7 @@ public class SpinLockBenchmarks
     }
 
     /// <summary>No machine: the baseline and the outside-machine spinlock run on a plain .NET thread.</summary>
-    [GlobalSetup(Targets = [nameof(MonitorLock), nameof(OutsideMachine)])]
+    [GlobalSetup(Targets = [nameof(ThreadingLock), nameof(OutsideMachine)])]
     public void SetupOutside()
     {
         _lock = new Writeback.Kernel.SpinLock("bench_lock");
@@ -75,7 +75,7 @@ public class SpinLockBenchmarks
 
     /// <summary><c>lock (_lock) { }</c> on a <see cref="Lock"/>.</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = Ops)]
-    public void MonitorLock()
+    public void ThreadingLock()
     {
         var l = _baseline;
         for (var i = 0; i < Ops; i++)

@@ -15,18 +15,15 @@ public static class Bug
         }
     }
 
-    /// <summary>Throws when <paramref name="condition"/> holds; the message is formatted only then.</summary>
-    public static void On([System.Diagnostics.CodeAnalysis.DoesNotReturnIf(true)] bool condition, [System.Runtime.CompilerServices.InterpolatedStringHandlerArgument(nameof(condition))] ref BugMessageHandler what)
-    {
-        if (condition)
-        {
-            throw new KernelBugException("kernel BUG: " + what.ToStringAndClear());
-        }
-    }
+    /// <summary>Throws a <see cref="KernelBugException"/>. Call it behind an <c>if</c> when the
+    /// message is interpolated, so that hot paths pay for the check only.</summary>
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void Fail(string what) => throw new KernelBugException("kernel BUG: " + what);
 
-    /// <summary>Records a warning when the condition holds; the message is formatted only then.</summary>
-    public static bool WarnOn(bool condition, [System.Runtime.CompilerServices.InterpolatedStringHandlerArgument(nameof(condition))] ref BugMessageHandler what) =>
-        condition && WarnOn(true, what.ToStringAndClear());
+    /// <summary>Records a warning (see <see cref="WarnOn"/>); for use behind an <c>if</c>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void Warn(string what) => WarnOn(true, what);
 
     /// <summary>Records a warning on the current machine (or throws outside one) when the condition holds.</summary>
     public static bool WarnOn(bool condition, string what)

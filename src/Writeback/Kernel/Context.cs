@@ -215,7 +215,7 @@ public static class Context
             cpu.Point(t, t.Machine.Options.Costs.IrqToggleNs);
             cpu = t.Cpu!;
             cpu.HardirqsOff = true;
-            t.Machine.IrqsOff.Begin(cpu, cpu.Now, site, cls);
+            t.Machine.IrqsOff.Begin(cpu, site, cls);
             t.Machine.Lockdep.OnHardirqsOff(cpu, site);
         }
     }
@@ -227,12 +227,15 @@ public static class Context
         {
             if (cpu.InHardirq)
             {
-                Bug.WarnOn(true, $"{site}: interrupts enabled inside a hardirq handler");
+                if (true)
+                {
+                    Bug.Warn($"{site}: interrupts enabled inside a hardirq handler");
+                }
                 return;
             }
 
             cpu.HardirqsOff = false;
-            t.Machine.IrqsOff.End(cpu, cpu.Now, site);
+            t.Machine.IrqsOff.End(cpu, site);
             t.Machine.Lockdep.OnHardirqsOn(t, cpu, site);
         }
 
@@ -255,11 +258,18 @@ public static class Context
     {
         var cpu = t.Cpu!;
         // One warning per misuse: in hardirq, interrupts are off as a matter of course.
-        if (!Bug.WarnOn(cpu.InHardirq, $"{site}: local_bh_enable() in hardirq context"))
+        if (cpu.InHardirq)
         {
-            Bug.WarnOn(cpu.HardirqsOff, $"{site}: local_bh_enable() with interrupts disabled");
+            Bug.Warn($"{site}: local_bh_enable() in hardirq context");
         }
-        Bug.On(cpu.SoftirqCount < SoftirqDisableOffset, $"{site}: local_bh_enable() without local_bh_disable()");
+        else if (cpu.HardirqsOff)
+        {
+            Bug.Warn($"{site}: local_bh_enable() with interrupts disabled");
+        }
+        if (cpu.SoftirqCount < SoftirqDisableOffset)
+        {
+            Bug.Fail($"{site}: local_bh_enable() without local_bh_disable()");
+        }
         cpu.PreemptCountValue -= SoftirqDisableOffset;
         if (cpu.SoftirqsEnabled)
         {

@@ -172,14 +172,16 @@ public sealed partial class Cpu
 
         // The CPU takes the vector: interrupts go off before any handler code runs.
         HardirqsOff = true;
-        var entry = Now;
         var entrySite = new CodeSite(irq.Name, string.Empty, 0, "irq_enter");
-        Machine.IrqsOff.Begin(this, entry, entrySite, null);
+        Machine.IrqsOff.Begin(this, entrySite, null);
         Machine.Lockdep.OnHardirqsOff(this, entrySite);
         engine.Charge(this, costs.IrqEntryNs);
         PreemptCountValue += HardirqOffset;
         Interrupts++;
-        Machine.IrqsOff.RecordIrqLatency(this, Math.Max(0, Now - irq.RaisedAtNs));
+        if (Machine.IrqsOff.IsEnabled)
+        {
+            Machine.IrqsOff.RecordIrqLatency(this, Math.Max(0, Now - irq.RaisedAtNs));
+        }
         Machine.Trace(this, t, "irq", irq.Name);
         t.IrqNames.Push(irq.Name);
         try
@@ -207,7 +209,7 @@ public sealed partial class Cpu
 
         HardirqsOff = false;
         var exitSite = new CodeSite(irq.Name, string.Empty, 0, "irq_exit");
-        Machine.IrqsOff.End(this, Now, exitSite);
+        Machine.IrqsOff.End(this, exitSite);
         Machine.Lockdep.OnHardirqsOn(t, this, exitSite);
     }
 
@@ -239,7 +241,7 @@ public sealed partial class Cpu
                 if (HardirqsOff)
                 {
                     HardirqsOff = false;
-                    Machine.IrqsOff.End(this, Now, site);
+                    Machine.IrqsOff.End(this, site);
                     Machine.Lockdep.OnHardirqsOn(t, this, site);
                 }
 
@@ -266,7 +268,7 @@ public sealed partial class Cpu
         if (wasOff && !HardirqsOff)
         {
             HardirqsOff = true;
-            Machine.IrqsOff.Begin(this, Now, site, null);
+            Machine.IrqsOff.Begin(this, site, null);
             Machine.Lockdep.OnHardirqsOff(this, site);
         }
 

@@ -1,21 +1,12 @@
 namespace Writeback.Kernel;
 
 /// <summary>One entry of a task's held-lock stack.</summary>
-/// <remarks>Kernel: struct held_lock in include/linux/lockdep_types.h.</remarks>
-internal sealed class HeldLock(ILockdepMap lockObj, LockClass cls, CodeSite site, bool read, bool trylock, int irqContext, long acquiredAtNs)
-{
-    public ILockdepMap Lock { get; } = lockObj;
-
-    public LockClass Class { get; } = cls;
-
-    public CodeSite Site { get; } = site;
-
-    public bool Read { get; } = read;
-
-    public bool Trylock { get; } = trylock;
-
-    /// <summary>Interrupt nesting when acquired (0 task, 1 softirq, 2 hardirq): dependencies are only recorded within one context.</summary>
-    public int IrqContext { get; } = irqContext;
-
-    public long AcquiredAtNs { get; } = acquiredAtNs;
-}
+/// <remarks>Kernel: struct held_lock in include/linux/lockdep_types.h. A value type, so that
+/// tracking an acquisition allocates nothing.</remarks>
+/// <param name="Lock">The lock instance.</param>
+/// <param name="Class">Its class on this machine.</param>
+/// <param name="Site">Where it was acquired.</param>
+/// <param name="Read">A read acquisition (rw semaphores).</param>
+/// <param name="Trylock">Acquired by a trylock.</param>
+/// <param name="IrqContext">Interrupt nesting when acquired (0 task, 1 softirq, 2 hardirq): dependencies are only recorded within one context.</param>
+internal readonly record struct HeldLock(ILockdepMap Lock, LockClass Class, CodeSite Site, bool Read, bool Trylock, int IrqContext);

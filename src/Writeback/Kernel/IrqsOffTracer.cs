@@ -88,6 +88,22 @@ public sealed class IrqsOffTracer
         }
     }
 
+    internal void Begin(Cpu cpu, in CodeSite site, LockClass? cls)
+    {
+        if (_enabled)
+        {
+            Begin(cpu, cpu.Now, site, cls);
+        }
+    }
+
+    internal void End(Cpu cpu, in CodeSite site)
+    {
+        if (_enabled)
+        {
+            End(cpu, cpu.Now, site);
+        }
+    }
+
     internal void Begin(Cpu cpu, long now, in CodeSite site, LockClass? cls)
     {
         if (!_enabled)

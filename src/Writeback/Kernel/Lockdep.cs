@@ -80,7 +80,7 @@ public sealed class Lockdep
             }
         }
 
-        t.HeldLocks.Add(new HeldLock(map, cls, site, read, trylock, ctx, cpu.Now));
+        t.HeldLocks.Add(new HeldLock(map, cls, site, read, trylock, ctx));
     }
 
     internal void Release(TaskStruct t, ILockdepMap map)

@@ -37,6 +37,7 @@ public sealed partial class Machine : IDisposable
         }
 
         Cpus = cpus;
+        CpuArray = cpus;
         Lockdep = new Lockdep(this);
         IrqsOff = new IrqsOffTracer(options.Cpus, options.IrqsOffTracing);
         Engine = options.Engine == EngineKind.Deterministic ? new DeterministicEngine(this) : new RealEngine(this);
@@ -146,6 +147,9 @@ public sealed partial class Machine : IDisposable
 
     internal Engine Engine { get; }
 
+    /// <summary>The CPUs as an array, for loops on the engine's hot path (no enumerator allocation).</summary>
+    internal Cpu[] CpuArray { get; }
+
     internal bool LockdepActive => Options.Lockdep != LockdepMode.Off;
 
     internal int UserTasksLeft => Volatile.Read(ref _liveUserTasks);
@@ -245,7 +249,10 @@ public sealed partial class Machine : IDisposable
                 Lockdep.CheckExit(t);
             }
 
-            Bug.On(t.Cpu!.PreemptCountValue != 0 || t.Cpu.HardirqsOff, $"{t} exited with preempt_count {t.Cpu.PreemptCountValue:x} and irqs {(t.Cpu.HardirqsOff ? "off" : "on")}");
+            if (t.Cpu!.PreemptCountValue != 0 || t.Cpu.HardirqsOff)
+            {
+                Bug.Fail($"{t} exited with preempt_count {t.Cpu.PreemptCountValue:x} and irqs {(t.Cpu.HardirqsOff ? "off" : "on")}");
+            }
         }
         catch (TaskKilledException)
         {

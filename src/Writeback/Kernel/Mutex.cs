@@ -56,7 +56,10 @@ public sealed class Mutex : ILockdepMap
         if (Interlocked.CompareExchange(ref _owner, t, null) is not null)
         {
             contended = true;
-            Bug.On(_owner == t, $"mutex_lock: {Key.Name} already held by {t} (recursive locking)");
+            if (_owner == t)
+            {
+                Bug.Fail($"mutex_lock: {Key.Name} already held by {t} (recursive locking)");
+            }
             _wait.WaitLocked(() => Interlocked.CompareExchange(ref _owner, t, null) is null, exclusive: true, "mutex_lock " + Key.Name);
         }
 
@@ -92,7 +95,10 @@ public sealed class Mutex : ILockdepMap
     public void Unlock()
     {
         var t = Current.Task;
-        Bug.On(_owner != t, $"mutex_unlock: {Key.Name} is not held by {t} (owner {_owner?.ToString() ?? "none"})");
+        if (_owner != t)
+        {
+            Bug.Fail($"mutex_unlock: {Key.Name} is not held by {t} (owner {_owner?.ToString() ?? "none"})");
+        }
         var cls = SleepingLockCore.ClassFor(this, t.Machine, ref _class, ref _classMachine);
         SleepingLockCore.Released(t, this, cls, read: false, _acquiredAtNs);
         _wait.UpdateAndWake(() => Volatile.Write(ref _owner, null), 1);
@@ -100,5 +106,11 @@ public sealed class Mutex : ILockdepMap
 
     /// <summary>Asserts that the current task holds the mutex.</summary>
     /// <remarks>Kernel: lockdep_assert_held().</remarks>
-    public void AssertHeld() => Bug.On(Owner != Current.TaskOrNull, $"lockdep_assert_held: {Key.Name} is not held by the current task");
+    public void AssertHeld()
+    {
+        if (Owner != Current.TaskOrNull)
+        {
+            Bug.Fail($"lockdep_assert_held: {Key.Name} is not held by the current task");
+        }
+    }
 }

@@ -80,7 +80,10 @@ public sealed class RwSemaphore : ILockdepMap
         SleepingLockCore.Released(t, this, cls, read: true, acquiredAtNs: -1);
         _wait.UpdateAndWake(() =>
         {
-            Bug.On(_readers <= 0, $"up_read: {Key.Name} has no readers");
+            if (_readers <= 0)
+            {
+                Bug.Fail($"up_read: {Key.Name} has no readers");
+            }
             _readers--;
         }, int.MaxValue);
     }
@@ -127,7 +130,10 @@ public sealed class RwSemaphore : ILockdepMap
     public void UpWrite()
     {
         var t = Current.Task;
-        Bug.On(_writer != t, $"up_write: {Key.Name} is not held for writing by {t}");
+        if (_writer != t)
+        {
+            Bug.Fail($"up_write: {Key.Name} is not held for writing by {t}");
+        }
         var cls = SleepingLockCore.ClassFor(this, t.Machine, ref _class, ref _classMachine);
         SleepingLockCore.Released(t, this, cls, read: false, _writeAcquiredAtNs);
         _wait.UpdateAndWake(() => _writer = null, int.MaxValue);

@@ -94,8 +94,10 @@ internal sealed class Worker(WorkerPool owner)
                 _inWorkItem = false;
             }
 
-            Bug.On(t.Cpu!.PreemptCountValue != 0 || t.Cpu.HardirqsOff,
-                $"workqueue: {pwq.Wq.Name} work function left preempt_count {t.Cpu.PreemptCountValue:x} or irqs {(t.Cpu.HardirqsOff ? "off" : "on")}");
+            if (t.Cpu!.PreemptCountValue != 0 || t.Cpu.HardirqsOff)
+            {
+                Bug.Fail($"workqueue: {pwq.Wq.Name} work function left preempt_count {t.Cpu.PreemptCountValue:x} or irqs {(t.Cpu.HardirqsOff ? "off" : "on")}");
+            }
             if (t.Machine.LockdepActive && t.HeldLocks.Count > 0)
             {
                 throw new KernelBugException($"BUG: workqueue leaked lock or atomic: {t.Comm}\n     last function: work item of {pwq.Wq.Name}\n");

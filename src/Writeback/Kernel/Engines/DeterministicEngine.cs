@@ -43,7 +43,7 @@ internal sealed class DeterministicEngine : Engine
     public override long GlobalNow()
     {
         var min = long.MaxValue;
-        foreach (var c in Machine.Cpus)
+        foreach (var c in Machine.CpuArray)
         {
             min = Math.Min(min, c.Clock);
         }
@@ -71,7 +71,7 @@ internal sealed class DeterministicEngine : Engine
         init.Cpu = cpu0;
         init.RunState = TaskRunState.Running;
         cpu0.Current = init;
-        foreach (var c in Machine.Cpus)
+        foreach (var c in Machine.CpuArray)
         {
             c.Idle.Cpu = c;
             c.Idle.RunState = TaskRunState.IdleWait;
@@ -255,7 +255,7 @@ internal sealed class DeterministicEngine : Engine
             }
         }
 
-        foreach (var c in Machine.Cpus)
+        foreach (var c in Machine.CpuArray)
         {
             c.Idle.Parker.Kill();
         }
@@ -317,7 +317,7 @@ internal sealed class DeterministicEngine : Engine
             Cpu? best = null;
             var bestClock = long.MaxValue;
             var ties = 0;
-            foreach (var cpu in Machine.Cpus)
+            foreach (var cpu in Machine.CpuArray)
             {
                 if (myClock >= 0 && cpu == mine)
                 {

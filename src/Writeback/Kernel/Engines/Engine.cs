@@ -117,7 +117,7 @@ internal abstract class Engine : IDisposable
 
         Span<int> idle = stackalloc int[Math.Min(cpus.Count, 256)];
         var n = 0;
-        foreach (var c in cpus)
+        foreach (var c in Machine.CpuArray)
         {
             if (c.IsOnline && c.IsIdle && c.RunQueue.Count == 0 && n < idle.Length)
             {

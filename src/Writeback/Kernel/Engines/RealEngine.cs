@@ -65,7 +65,7 @@ internal sealed class RealEngine : Engine
             init.Cpu = cpu0;
             init.RunState = TaskRunState.Running;
             cpu0.Current = init;
-            foreach (var c in Machine.Cpus)
+            foreach (var c in Machine.CpuArray)
             {
                 c.Idle.Cpu = c;
                 c.Idle.RunState = TaskRunState.IdleWait;
@@ -341,7 +341,7 @@ internal sealed class RealEngine : Engine
                 t.Parker.Kill();
             }
 
-            foreach (var c in Machine.Cpus)
+            foreach (var c in Machine.CpuArray)
             {
                 c.Idle.Parker.Kill();
             }
