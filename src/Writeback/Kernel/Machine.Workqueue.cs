@@ -101,7 +101,12 @@ public sealed partial class Machine
                 pool.Lock.LockIrq();
                 if (work.OnList && work.Pool == pool)
                 {
-                    if (work.Inactive)
+                    if (work.ScheduledOn is { } holder)
+                    {
+                        holder.Scheduled.Remove(work);
+                        work.ScheduledOn = null;
+                    }
+                    else if (work.Inactive)
                     {
                         work.Pwq!.InactiveWorks.Remove(work);
                     }

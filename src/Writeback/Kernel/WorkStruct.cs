@@ -66,13 +66,16 @@ public class WorkStruct
     /// <summary>The pool workqueue the item is queued on.</summary>
     internal PoolWorkqueue? Pwq { get; set; }
 
-    /// <summary>True while on a pool's worklist or a pwq's inactive list.</summary>
+    /// <summary>True while on a pool's worklist, a pwq's inactive list, or a worker's hand-over list.</summary>
     internal bool OnList { get; set; }
 
     /// <summary>True while on the inactive list (held by max_active or a freeze).</summary>
     internal bool Inactive { get; set; }
 
     internal Worker? CurrentWorker { get; set; }
+
+    /// <summary>The worker whose hand-over list holds the item (it was running an earlier queueing when this one came up).</summary>
+    internal Worker? ScheduledOn { get; set; }
 
     /// <summary>Sequence number of the latest queueing (for flush_work()).</summary>
     internal long QueuedSeq { get; set; }

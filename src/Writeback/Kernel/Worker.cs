@@ -42,17 +42,18 @@ internal sealed class Worker(WorkerPool owner)
 
             var work = pool.Worklist.First!.Value;
             pool.Worklist.RemoveFirst();
-            work.OnList = false;
             if (work.CurrentWorker is { } running && running != this)
             {
                 // Another worker of this pool still runs an earlier queueing of the item: hand
                 // it over, so that an item never runs concurrently with itself
-                // (find_worker_executing_work()).
+                // (find_worker_executing_work()). It stays grabbable by cancel.
                 running.Scheduled.AddLast(work);
+                work.ScheduledOn = running;
                 pool.Lock.UnlockIrq();
                 continue;
             }
 
+            work.OnList = false;
             RunOneLocked(work);
         }
     }
@@ -117,6 +118,8 @@ internal sealed class Worker(WorkerPool owner)
             if (next is not null)
             {
                 Scheduled.RemoveFirst();
+                next.Value.ScheduledOn = null;
+                next.Value.OnList = false;
             }
 
             pool.Lock.UnlockIrq();
