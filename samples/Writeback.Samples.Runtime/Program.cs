@@ -10,6 +10,7 @@ using System.Threading;
 using System.Globalization;
 using System.Text;
 using Writeback.Diagnostics;
+using Writeback.Lib;
 using Writeback.Kernel;
 using Writeback.Samples.Runtime;
 

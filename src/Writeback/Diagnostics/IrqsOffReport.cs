@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text;
 using Writeback.Kernel;
 
+using Writeback.Lib;
+
 namespace Writeback.Diagnostics;
 
 /// <summary>The interrupts-off recorder's findings: the longest section as the irqsoff tracer's

@@ -1,3 +1,5 @@
+using Writeback.Lib;
+
 namespace Writeback.Diagnostics;
 
 /// <summary>The figures of a <see cref="LatencyHistogram"/> that reports and JSON print: count,

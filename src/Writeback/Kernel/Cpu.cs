@@ -307,6 +307,12 @@ public sealed partial class Cpu
             DoSoftirq(t);
         }
 
+        // The scheduler tick's part: a task that has used its slice yields to a waiting one.
+        if (!NeedResched && RunQueue.Count > 0 && Now - t.SliceStartNs >= Machine.Options.TimesliceNs)
+        {
+            NeedResched = true;
+        }
+
         if (NeedResched && PreemptCountValue == 0 && t.Kind != TaskKind.Idle && Machine.Options.PreemptCount)
         {
             Machine.Engine.Preempt(t);

@@ -1,4 +1,4 @@
-using Writeback.Diagnostics;
+using Writeback.Lib;
 
 namespace Writeback.Kernel;
 

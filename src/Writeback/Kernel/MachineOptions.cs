@@ -44,6 +44,10 @@ public sealed record MachineOptions
     /// modelled at this resolution. 0 makes every decision run the lowest clock (exact, slower).</summary>
     public long QuantumNs { get; init; } = 1_000;
 
+    /// <summary>How long a task runs before a runnable task waiting for its CPU preempts it at the
+    /// next preemption point (the scheduler tick's job; EEVDF's base slice is 0.75 ms).</summary>
+    public long TimesliceNs { get; init; } = 750_000;
+
     /// <summary>Keep the deterministic engine's full schedule trace as text (the hash is always kept).</summary>
     public bool RecordTrace { get; init; }
 
@@ -61,6 +65,11 @@ public sealed record MachineOptions
         if (Hz is < 100 or > 1000)
         {
             throw new ArgumentOutOfRangeException(nameof(Hz), Hz, "machine options: Hz must be between 100 and 1000");
+        }
+
+        if (TimesliceNs <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(TimesliceNs), TimesliceNs, "machine options: TimesliceNs must be positive");
         }
 
         if (QuantumNs < 0)

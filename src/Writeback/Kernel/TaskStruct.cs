@@ -76,6 +76,9 @@ public sealed class TaskStruct
     /// <summary>Number of context switches of this task (voluntary and involuntary).</summary>
     public long ContextSwitches { get; internal set; }
 
+    /// <summary>When the task last got its CPU, for the timeslice.</summary>
+    internal long SliceStartNs { get; set; }
+
     /// <summary>When the task became runnable, for scheduling latency.</summary>
     internal long RunnableSince { get; set; }
 

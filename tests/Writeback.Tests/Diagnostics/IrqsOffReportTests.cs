@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using System.Threading;
 using Writeback.Diagnostics;
+using Writeback.Lib;
 using Writeback.Kernel;
 
 namespace Writeback.Tests.Diagnostics;

@@ -276,6 +276,7 @@ internal sealed class DeterministicEngine : Engine
             cpu.ContextSwitches++;
             next.ContextSwitches++;
             cpu.Current = next;
+            next.SliceStartNs = cpu.Clock;
         }
     }
 

@@ -359,6 +359,7 @@ internal sealed class RealEngine : Engine
             cpu.ContextSwitches++;
             next.ContextSwitches++;
             cpu.Current = next;
+            next.SliceStartNs = GlobalNow();
         }
 
         StartOrUnpark(next);

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace Writeback.Diagnostics;
+namespace Writeback.Lib;
 
 /// <summary>A log-linear histogram of non-negative nanosecond values with about 6 % precision,
 /// mergeable, with percentiles: what HdrHistogram gives, in 8 KiB and without allocation per record.</summary>

@@ -1,7 +1,8 @@
 using CsCheck;
 using Writeback.Diagnostics;
+using Writeback.Lib;
 
-namespace Writeback.Tests.Diagnostics;
+namespace Writeback.Tests.Lib;
 
 public class LatencyHistogramTests
 {
