@@ -33,12 +33,21 @@ public class DeterministicEngineBenchmarks
     public void SetupPingPong() => _expected = Calibrate(nameof(PingPong2Cpus));
 
     /// <summary>Counts the decisions of one run of the benchmark about to be measured.</summary>
+    [GlobalSetup(Target = nameof(PingPong2CpusExact))]
+    public void SetupPingPongExact() => _expected = Calibrate(nameof(PingPong2CpusExact));
+
+    /// <summary>Counts the decisions of one run of the benchmark about to be measured.</summary>
     [GlobalSetup(Target = nameof(PerTaskLocks64Cpus))]
     public void SetupWide() => _expected = Calibrate(nameof(PerTaskLocks64Cpus));
 
     /// <summary>Two tasks bound to CPUs 0 and 1 take and release one shared spinlock.</summary>
     [Benchmark]
     public long PingPong2Cpus() => Check(RunPingPong());
+
+    /// <summary>The ping-pong with a zero quantum: every decision runs the lowest clock, so nearly
+    /// every decision is an OS-thread hand-off (the cost the default quantum avoids).</summary>
+    [Benchmark]
+    public long PingPong2CpusExact() => Check(RunPingPong(quantumNs: 0));
 
     /// <summary>64 tasks, one per CPU, each take and release a lock of their own.</summary>
     [Benchmark]
@@ -56,12 +65,14 @@ public class DeterministicEngineBenchmarks
     public static long DecisionsOf(string method) => method switch
     {
         nameof(PingPong2Cpus) => RunPingPong(),
+        nameof(PingPong2CpusExact) => RunPingPong(quantumNs: 0),
         nameof(PerTaskLocks64Cpus) => RunWide(),
         _ => 0,
     };
 
-    private static MachineOptions Options(int cpus) => new()
+    private static MachineOptions Options(int cpus, long? quantumNs = null) => new()
     {
+        QuantumNs = quantumNs ?? new MachineOptions().QuantumNs,
         Engine = EngineKind.Deterministic,
         Cpus = cpus,
         Seed = Seed,
@@ -70,9 +81,9 @@ public class DeterministicEngineBenchmarks
         IrqsOffTracing = false,
     };
 
-    private static long RunPingPong()
+    private static long RunPingPong(long? quantumNs = null)
     {
-        using var m = Machine.Create(Options(2));
+        using var m = Machine.Create(Options(2, quantumNs));
         var shared = new Writeback.Kernel.SpinLock("pingpong_lock");
         m.Run(() =>
         {
