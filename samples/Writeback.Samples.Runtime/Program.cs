@@ -30,6 +30,7 @@ foreach (var mode in new[] { "irq", "task", "plain" })
         Cpus = options.Cpus,
         Seed = options.Seed,
         Lockdep = LockdepMode.Report,
+        QuantumNs = options.QuantumNs,
     });
     var demo = new CompletionDemo(m, mode, options.Iterations);
     try

@@ -3,12 +3,12 @@ using Writeback.Kernel;
 
 namespace Writeback.Samples.Runtime;
 
-/// <summary>The command line: --engine sim|real, --seed N, --cpus N, --iterations N.</summary>
-internal sealed record SampleOptions(EngineKind Engine, ulong Seed, int Cpus, int Iterations)
+/// <summary>The command line: --engine sim|real, --seed N, --cpus N, --iterations N, --quantum NS.</summary>
+internal sealed record SampleOptions(EngineKind Engine, ulong Seed, int Cpus, int Iterations, long QuantumNs)
 {
     public static SampleOptions? Parse(string[] args)
     {
-        var o = new SampleOptions(EngineKind.Deterministic, 1, 4, 200);
+        var o = new SampleOptions(EngineKind.Deterministic, 1, 4, 200, new MachineOptions().QuantumNs);
         for (var i = 0; i < args.Length; i++)
         {
             var name = args[i];
@@ -34,10 +34,13 @@ internal sealed record SampleOptions(EngineKind Engine, ulong Seed, int Cpus, in
                 case "--iterations" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 1_000_000:
                     o = o with { Iterations = n };
                     break;
-                case "--seed" or "--cpus" or "--iterations":
-                    return Fail($"{name}: '{value}' is not valid (seed: a non-negative integer; cpus: 2 to 128; iterations: 1 to 1000000)");
+                case "--quantum" when long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var q):
+                    o = o with { QuantumNs = q };
+                    break;
+                case "--seed" or "--cpus" or "--iterations" or "--quantum":
+                    return Fail($"{name}: '{value}' is not valid (seed: a non-negative integer; cpus: 2 to 128; iterations: 1 to 1000000; quantum: virtual ns, 0 or more)");
                 default:
-                    return Fail($"unknown option '{name}' (known: --engine sim|real, --seed N, --cpus N, --iterations N)");
+                    return Fail($"unknown option '{name}' (known: --engine sim|real, --seed N, --cpus N, --iterations N, --quantum NS)");
             }
         }
 

@@ -42,7 +42,7 @@ public sealed record MachineOptions
     /// woken task starts no earlier than its waker — but the order of two CPUs' operations closer
     /// than the quantum may differ from their virtual-time order, so contention figures are
     /// modelled at this resolution. 0 makes every decision run the lowest clock (exact, slower).</summary>
-    public long QuantumNs { get; init; } = 1_000;
+    public long QuantumNs { get; init; }
 
     /// <summary>How long a task runs before a runnable task waiting for its CPU preempts it at the
     /// next preemption point (the scheduler tick's job; EEVDF's base slice is 0.75 ms).</summary>

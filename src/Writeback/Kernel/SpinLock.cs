@@ -17,6 +17,10 @@ public sealed class SpinLock : ILockdepMap
     private const int OutsideMachine = -1;
     private static long s_nextAddress;
 
+    // A ticket lock: FIFO like the kernel's qspinlock, so that a CPU that releases and retakes
+    // the lock cannot starve a CPU already spinning for it.
+    private int _next;
+    private int _serving;
     private int _owner;
     private TaskStruct? _ownerTask;
     private CodeSite _ownerSite;
@@ -47,10 +51,11 @@ public sealed class SpinLock : ILockdepMap
     /// <inheritdoc/>
     public ulong Address { get; }
 
-    /// <summary>True while some CPU holds the lock (spin_is_locked()).</summary>
-    public bool IsLocked => Volatile.Read(ref _owner) != 0;
+    /// <summary>True while some CPU holds the lock or waits for it (spin_is_locked()).</summary>
+    public bool IsLocked => Volatile.Read(ref _next) != Volatile.Read(ref _serving);
 
-    internal bool IsLockedRaw => Volatile.Read(ref _owner) != 0;
+    /// <summary>The ticket now being served: a spinner whose ticket this is owns the lock.</summary>
+    internal int ServingTicket => Volatile.Read(ref _serving);
 
     internal int OwnerCpuId => Volatile.Read(ref _owner) - 1;
 
@@ -99,7 +104,7 @@ public sealed class SpinLock : ILockdepMap
         var t = Current.TaskOrNull;
         if (t is null)
         {
-            return Interlocked.CompareExchange(ref _owner, OutsideMachine, 0) == 0;
+            return TryTakeTicket(OutsideMachine);
         }
 
         var cpu = t.Cpu!;
@@ -233,7 +238,7 @@ public sealed class SpinLock : ILockdepMap
         if (t is null)
         {
             flags = new IrqFlags(true);
-            return Interlocked.CompareExchange(ref _owner, OutsideMachine, 0) == 0;
+            return TryTakeTicket(OutsideMachine);
         }
 
         var cpu = t.Cpu!;
@@ -306,9 +311,16 @@ public sealed class SpinLock : ILockdepMap
         }
 
         var me = cpu.Id + 1;
-        if (Interlocked.CompareExchange(ref _owner, me, 0) != 0)
+        if (Volatile.Read(ref _owner) == me)
         {
-            Contended(t, cpu, cls, site, me);
+            // This CPU holds the lock already (the code this interrupt interrupted, or the same task).
+            SelfDeadlock(t, cpu, site);
+        }
+
+        var ticket = Interlocked.Increment(ref _next) - 1;
+        if (Volatile.Read(ref _serving) != ticket)
+        {
+            Contended(t, cpu, cls, site, ticket);
         }
         else if (engine.IsDeterministic && ReleasedAtNs > cpu.Now)
         {
@@ -317,6 +329,7 @@ public sealed class SpinLock : ILockdepMap
             CaughtUp(t, cpu, cls, site);
         }
 
+        Volatile.Write(ref _owner, me);
         Acquired(t, cpu, cls, site);
     }
 
@@ -327,15 +340,9 @@ public sealed class SpinLock : ILockdepMap
         var cls = ClassFor(m);
         m.Engine.Charge(cpu, m.Options.Costs.SpinLockNs);
         m.Engine.Yield(t);
-        if (Interlocked.CompareExchange(ref _owner, cpu.Id + 1, 0) != 0)
+        // Released "in the future" by a CPU that ran ahead: at our time it is still held.
+        if ((m.Engine.IsDeterministic && ReleasedAtNs > cpu.Now) || !TryTakeTicket(cpu.Id + 1))
         {
-            return false;
-        }
-
-        if (m.Engine.IsDeterministic && ReleasedAtNs > cpu.Now)
-        {
-            // Released "in the future" by a CPU that ran ahead: at our time it is still held.
-            Volatile.Write(ref _owner, 0);
             return false;
         }
 
@@ -365,32 +372,31 @@ public sealed class SpinLock : ILockdepMap
         }
     }
 
-    private void Contended(TaskStruct t, Cpu cpu, LockClass cls, CodeSite site, int me)
+    private void Contended(TaskStruct t, Cpu cpu, LockClass cls, CodeSite site, int ticket)
     {
         var m = t.Machine;
         var holderSite = _ownerSite;
         var holderCpu = Volatile.Read(ref _owner) - 1;
         var waitStart = cpu.Now;
-        while (true)
+
+        // An interrupt handler queueing behind a spinner it interrupted on this same CPU waits
+        // for a ticket that can never be served.
+        if (t.SpinStack.Contains(this))
         {
-            var owner = Volatile.Read(ref _owner);
-            if (owner == me)
-            {
-                SelfDeadlock(t, cpu, site);
-            }
+            SelfDeadlock(t, cpu, site);
+        }
 
-            if (owner == 0 && Interlocked.CompareExchange(ref _owner, me, 0) == 0)
-            {
-                break;
-            }
-
-            m.Engine.SpinWait(t, this);
+        t.SpinStack.Add(this);
+        while (Volatile.Read(ref _serving) != ticket)
+        {
+            m.Engine.SpinWait(t, this, ticket);
             if (!cpu.HardirqsOff && cpu.HasPendingIrq && cpu.HardirqCount == 0)
             {
                 cpu.HandleIrqs(t);
             }
         }
 
+        t.SpinStack.RemoveAt(t.SpinStack.Count - 1);
         if (m.Options.LockStat)
         {
             RecordContention(cls.StatsFor(cpu.Id, read: false), holderCpu, cpu, cpu.Now - waitStart, site, holderSite);
@@ -452,6 +458,7 @@ public sealed class SpinLock : ILockdepMap
         _ownerTask = null;
         _lastCpu = cpu.Id;
         Volatile.Write(ref _owner, 0);
+        Volatile.Write(ref _serving, _serving + 1);
         m.Engine.Charge(cpu, m.Options.Costs.SpinUnlockNs);
     }
 
@@ -467,7 +474,14 @@ public sealed class SpinLock : ILockdepMap
             .Append(", .owner_cpu: ").Append(cpu.Id).Append('\n');
         sb.Append(t).Append(' ').Append(cpu.ContextTuple).Append(" takes:\n");
         sb.Append(Lockdep.LockLine(this, cls)).Append(", at: ").Append(site).Append('\n');
-        sb.Append("while this CPU already holds it, taken at: ").Append(_ownerSite).Append('\n');
+        if (Volatile.Read(ref _owner) == cpu.Id + 1)
+        {
+            sb.Append("while this CPU already holds it, taken at: ").Append(_ownerSite).Append('\n');
+        }
+        else
+        {
+            sb.Append("while the code it interrupted on this CPU is queued for it: the ticket ahead can never be served\n");
+        }
         sb.Append("\nother info that might help us debug this:\n");
         sb.Append(" Possible unsafe locking scenario:\n\n");
         sb.Append("       CPU0\n");
@@ -490,18 +504,28 @@ public sealed class SpinLock : ILockdepMap
         throw new KernelBugException(sb.ToString());
     }
 
-    private void RawLock()
+    private bool TryTakeTicket(int owner)
     {
-        if (Interlocked.CompareExchange(ref _owner, OutsideMachine, 0) == 0)
+        var serving = Volatile.Read(ref _serving);
+        if (Interlocked.CompareExchange(ref _next, serving + 1, serving) != serving)
         {
-            return;
+            return false;
         }
 
+        Volatile.Write(ref _owner, owner);
+        return true;
+    }
+
+    private void RawLock()
+    {
+        var ticket = Interlocked.Increment(ref _next) - 1;
         var spinner = default(SpinWait);
-        while (Volatile.Read(ref _owner) != 0 || Interlocked.CompareExchange(ref _owner, OutsideMachine, 0) != 0)
+        while (Volatile.Read(ref _serving) != ticket)
         {
             spinner.SpinOnce();
         }
+
+        Volatile.Write(ref _owner, OutsideMachine);
     }
 
     private void RawUnlock()
@@ -510,6 +534,8 @@ public sealed class SpinLock : ILockdepMap
         {
             Bug.Fail($"spin_unlock of {Key.Name}: not held");
         }
+
         Volatile.Write(ref _owner, 0);
+        Volatile.Write(ref _serving, _serving + 1);
     }
 }

@@ -64,6 +64,12 @@ public sealed class TaskStruct
     /// <summary>The lock this task spins on, while <see cref="RunState"/> is Spinning.</summary>
     internal SpinLock? SpinningOn { get; set; }
 
+    /// <summary>The ticket it waits for.</summary>
+    internal int SpinTicket { get; set; }
+
+    /// <summary>Locks this task's thread is queued on, outermost first (an interrupt handler nests on a spinner).</summary>
+    internal List<SpinLock> SpinStack { get; } = new(2);
+
     /// <summary>Names of the interrupt handlers this task's thread is running, innermost on top.</summary>
     internal Stack<string> IrqNames { get; } = new();
 

@@ -194,10 +194,11 @@ internal sealed class DeterministicEngine : Engine
         Reschedule(current, exiting: true);
     }
 
-    public override void SpinWait(TaskStruct current, SpinLock lockObj)
+    public override void SpinWait(TaskStruct current, SpinLock lockObj, int ticket)
     {
         current.RunState = TaskRunState.Spinning;
         current.SpinningOn = lockObj;
+        current.SpinTicket = ticket;
         Charge(current.Cpu!, Machine.Options.Costs.SpinRetryNs);
         Reschedule(current, exiting: false);
         current.SpinningOn = null;
@@ -403,7 +404,7 @@ internal sealed class DeterministicEngine : Engine
             case TaskRunState.Spinning:
                 var l = t.SpinningOn!;
                 var ready = -1L;
-                if (!l.IsLockedRaw)
+                if (l.ServingTicket == t.SpinTicket)
                 {
                     ready = Math.Max(cpu.Clock, l.ReleasedAtNs);
                 }

@@ -54,9 +54,9 @@ internal abstract class Engine : IDisposable
     /// <summary>The current task ends; its CPU goes to the next task. Never returns to the task.</summary>
     public abstract void Exit(TaskStruct current);
 
-    /// <summary>Waits until <paramref name="lockObj"/> may be free, or a due interrupt needs the
-    /// (interrupts-enabled) CPU. The caller retries the acquisition.</summary>
-    public abstract void SpinWait(TaskStruct current, SpinLock lockObj);
+    /// <summary>Waits until <paramref name="lockObj"/> serves <paramref name="ticket"/>, or a due
+    /// interrupt needs the (interrupts-enabled) CPU. The caller checks again.</summary>
+    public abstract void SpinWait(TaskStruct current, SpinLock lockObj, int ticket);
 
     /// <summary>The idle task waits for an interrupt, a softirq or a runnable task.</summary>
     public abstract void IdleWait(TaskStruct idle);

@@ -199,13 +199,13 @@ internal sealed class RealEngine : Engine
         }
     }
 
-    public override void SpinWait(TaskStruct current, SpinLock lockObj)
+    public override void SpinWait(TaskStruct current, SpinLock lockObj, int ticket)
     {
         var cpu = current.Cpu!;
         var spinner = default(System.Threading.SpinWait);
         var start = Stopwatch.GetTimestamp();
         var timeout = Machine.Options.SpinLockupTimeout;
-        while (lockObj.IsLockedRaw)
+        while (lockObj.ServingTicket != ticket)
         {
             if (!cpu.HardirqsOff && cpu.HardirqCount == 0 && cpu.HasPendingIrq)
             {
