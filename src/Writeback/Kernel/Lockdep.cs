@@ -97,12 +97,18 @@ public sealed class Lockdep
 
         if (_debugLocks)
         {
-            Report(t, "WARNING: bad unlock balance detected!", sb =>
-            {
-                sb.Append(t).Append(" is trying to release lock (").Append(map.Key.Name).Append(") at:\n  ")
-                    .Append(string.Join("\n  ", KernelStack.Capture(4))).Append("\nbut there are no more locks to release!\n");
-            });
+            PrintBadUnlock(t, map);
         }
+    }
+
+    // Kept out of Release: a lambda capturing its parameters would allocate on every unlock.
+    private void PrintBadUnlock(TaskStruct t, ILockdepMap map)
+    {
+        Report(t, "WARNING: bad unlock balance detected!", sb =>
+        {
+            sb.Append(t).Append(" is trying to release lock (").Append(map.Key.Name).Append(") at:\n  ")
+                .Append(string.Join("\n  ", KernelStack.Capture(4))).Append("\nbut there are no more locks to release!\n");
+        });
     }
 
     /// <summary>Checks a task that is about to exit holds no lock.</summary>
