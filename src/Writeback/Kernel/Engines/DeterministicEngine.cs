@@ -19,7 +19,6 @@ internal sealed class DeterministicEngine : Engine
     private long _decisions;
     private Exception? _failure;
     private volatile bool _finished;
-    private readonly List<TaskStruct> _threads = [];
 
     public DeterministicEngine(Machine machine) : base(machine)
     {
@@ -248,19 +247,7 @@ internal sealed class DeterministicEngine : Engine
     public override void Dispose()
     {
         _finished = true;
-        lock (_threads)
-        {
-            foreach (var t in _threads)
-            {
-                t.Parker.Kill();
-            }
-        }
-
-        foreach (var c in Machine.CpuArray)
-        {
-            c.Idle.Parker.Kill();
-        }
-
+        KillThreads();
         _done.Set();
     }
 
@@ -428,26 +415,4 @@ internal sealed class DeterministicEngine : Engine
         }
     }
 
-    private void StartOrUnpark(TaskStruct target)
-    {
-        if (target.Thread is null)
-        {
-            var thread = new Thread(() => Machine.TaskMain(target), 256 * 1024)
-            {
-                IsBackground = true,
-                Name = target.Comm,
-            };
-            target.Thread = thread;
-            lock (_threads)
-            {
-                _threads.Add(target);
-            }
-
-            thread.Start();
-        }
-        else
-        {
-            target.Parker.Unpark();
-        }
-    }
 }

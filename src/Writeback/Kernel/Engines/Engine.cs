@@ -8,6 +8,8 @@ namespace Writeback.Kernel.Engines;
 /// Nothing outside this folder touches .NET threads, clocks or randomness.</remarks>
 internal abstract class Engine : IDisposable
 {
+    private readonly List<TaskStruct> _threads = [];
+
     protected Engine(Machine machine)
     {
         Machine = machine;
@@ -136,6 +138,46 @@ internal abstract class Engine : IDisposable
         }
 
         return Machine.FirstOnlineCpu();
+    }
+
+    /// <summary>Gives <paramref name="target"/> the CPU: starts its thread on first use, else unparks it.</summary>
+    protected void StartOrUnpark(TaskStruct target)
+    {
+        if (target.Thread is not null)
+        {
+            target.Parker.Unpark();
+            return;
+        }
+
+        var thread = new Thread(() => Machine.TaskMain(target), 256 * 1024)
+        {
+            IsBackground = true,
+            Name = target.Comm,
+        };
+        target.Thread = thread;
+        lock (_threads)
+        {
+            _threads.Add(target);
+        }
+
+        thread.Start();
+    }
+
+    /// <summary>Makes every task's thread, and every idle task's, unwind at its next park.</summary>
+    protected void KillThreads()
+    {
+        lock (_threads)
+        {
+            foreach (var t in _threads)
+            {
+                t.Parker.Kill();
+            }
+        }
+
+        foreach (var c in Machine.CpuArray)
+        {
+            c.Idle.Parker.Kill();
+        }
     }
 
     /// <summary>Whether the task may stay on the CPU: it is online and in the task's affinity.</summary>

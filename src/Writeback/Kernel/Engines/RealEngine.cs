@@ -16,7 +16,6 @@ internal sealed class RealEngine : Engine
     private readonly PriorityQueue<(long Due, Action<long> Action), (long, long)> _events = new();
     private readonly SemaphoreSlim _eventSignal = new(0, int.MaxValue);
     private readonly ManualResetEventSlim _done = new(false);
-    private readonly List<TaskStruct> _threads = [];
     private readonly long _t0 = Stopwatch.GetTimestamp();
     private readonly double _nsPerTick = 1e9 / Stopwatch.Frequency;
     private Thread? _timerThread;
@@ -336,15 +335,7 @@ internal sealed class RealEngine : Engine
 
             _failure ??= failure;
             _finished = true;
-            foreach (var t in _threads)
-            {
-                t.Parker.Kill();
-            }
-
-            foreach (var c in Machine.CpuArray)
-            {
-                c.Idle.Parker.Kill();
-            }
+            KillThreads();
         }
 
         _hash ^= (ulong)Decisions;
@@ -381,24 +372,6 @@ internal sealed class RealEngine : Engine
         }
     }
 
-    private void StartOrUnpark(TaskStruct target)
-    {
-        if (target.Thread is null)
-        {
-            var thread = new Thread(() => Machine.TaskMain(target), 256 * 1024)
-            {
-                IsBackground = true,
-                Name = target.Comm,
-            };
-            target.Thread = thread;
-            _threads.Add(target);
-            thread.Start();
-        }
-        else
-        {
-            target.Parker.Unpark();
-        }
-    }
 
     private void TimerLoop()
     {
