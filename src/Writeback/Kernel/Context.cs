@@ -158,6 +158,33 @@ public static class Context
         }
     }
 
+    /// <summary>Enters an RCU read-side critical section.</summary>
+    /// <remarks>Kernel: rcu_read_lock() with CONFIG_PREEMPT_RCU: the section may be preempted but
+    /// must not sleep, and bio_in_atomic() is true inside it. Model: no grace-period machinery
+    /// here; the depth is what the context checks need. Context: Any context.</remarks>
+    public static void RcuReadLock()
+    {
+        var t = Current.TaskOrNull;
+        if (t is not null)
+        {
+            t.RcuReadDepth++;
+        }
+    }
+
+    /// <summary>Leaves an RCU read-side critical section.</summary>
+    /// <remarks>Kernel: rcu_read_unlock(). Context: Any context.</remarks>
+    public static void RcuReadUnlock()
+    {
+        var t = Current.TaskOrNull;
+        if (t is null)
+        {
+            return;
+        }
+
+        Bug.On(t.RcuReadDepth == 0, "rcu_read_unlock() without rcu_read_lock()");
+        t.RcuReadDepth--;
+    }
+
     /// <summary>Reports a sleep in atomic context, as the kernel's might_sleep() does.</summary>
     /// <remarks>Kernel: might_sleep(). Context: Process context. May sleep.</remarks>
     public static void MightSleep([CallerMemberName] string caller = "", [CallerFilePath] string file = "", [CallerLineNumber] int line = 0)

@@ -99,8 +99,9 @@ public sealed partial class Cpu
     public bool Preemptible => Machine.Options.PreemptCount && PreemptCountValue == 0 && !HardirqsOff;
 
     /// <summary>bio_in_atomic() as merged for 7.3: true when the kernel cannot prove the caller may
-    /// sleep — always without CONFIG_PREEMPT_COUNT, otherwise !preemptible().</summary>
-    public bool BioInAtomic => !Machine.Options.PreemptCount || !Preemptible;
+    /// sleep — inside a preemptible-RCU read-side section, always without CONFIG_PREEMPT_COUNT,
+    /// otherwise !preemptible().</summary>
+    public bool BioInAtomic => (Current?.RcuReadDepth ?? 0) != 0 || !Machine.Options.PreemptCount || !Preemptible;
 
     /// <summary>lockdep's view: softirqs enabled (no softirq count).</summary>
     internal bool SoftirqsEnabled => SoftirqCount == 0;

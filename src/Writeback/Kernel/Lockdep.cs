@@ -166,7 +166,7 @@ public sealed class Lockdep
     internal void MightSleep(TaskStruct t, in CodeSite site)
     {
         var cpu = t.Cpu!;
-        if (cpu.PreemptCountValue == 0 && !cpu.HardirqsOff)
+        if (cpu.PreemptCountValue == 0 && !cpu.HardirqsOff && t.RcuReadDepth == 0)
         {
             return;
         }
@@ -186,7 +186,7 @@ public sealed class Lockdep
         sb.Append("in_atomic(): ").Append(cpu.InAtomic ? 1 : 0).Append(", irqs_disabled(): ").Append(cpu.IrqsDisabled ? 1 : 0)
             .Append(", non_block: 0, pid: ").Append(t.Pid).Append(", name: ").Append(t.Comm).Append('\n');
         sb.Append("preempt_count: ").Append(cpu.PreemptCountValue.ToString("x", System.Globalization.CultureInfo.InvariantCulture)).Append(", expected: 0\n");
-        sb.Append("RCU nest depth: 0, expected: 0\n");
+        sb.Append("RCU nest depth: ").Append(t.RcuReadDepth).Append(", expected: 0\n");
         AppendHeldLocks(sb, t);
         AppendIrqEvents(sb, cpu);
         if (t.HeldLocks.Count > 0)

@@ -210,6 +210,18 @@ public sealed partial class Machine : IDisposable
     internal void Schedule(TaskStruct t)
     {
         var cpu = t.Cpu!;
+        if (t.RcuReadDepth != 0 && cpu.PreemptCountValue == 0 && !cpu.HardirqsOff)
+        {
+            // Preemptible RCU allows preemption in a read-side section, never a voluntary sleep.
+            var rcu = new StringBuilder();
+            rcu.Append("=============================\nWARNING: suspicious RCU usage\n").Append(KernelRelease).Append(" #1 Not tainted\n-----------------------------\n");
+            rcu.Append("Voluntary context switch within RCU read-side critical section!\n\nother info that might help us debug this:\n\n");
+            rcu.Append("rcu_scheduler_active = 2, debug_locks = 1\n");
+            Lockdep.AppendHeldLocks(rcu, t);
+            Lockdep.AppendBacktrace(rcu, t, cpu);
+            Report(ReportKind.Lockdep, rcu.ToString());
+        }
+
         if (cpu.PreemptCountValue != 0 || cpu.HardirqsOff)
         {
             var sb = new StringBuilder();

@@ -82,6 +82,9 @@ public sealed class TaskStruct
     /// <summary>Number of context switches of this task (voluntary and involuntary).</summary>
     public long ContextSwitches { get; internal set; }
 
+    /// <summary>Nesting of rcu_read_lock() (rcu_preempt_depth(): with preemptible RCU it is per task).</summary>
+    public int RcuReadDepth { get; internal set; }
+
     /// <summary>When the task last got its CPU, for the timeslice.</summary>
     internal long SliceStartNs { get; set; }
 
