@@ -118,8 +118,6 @@ public sealed class IrqsOffTracer
         s.Open = true;
     }
 
-    internal void Begin(Cpu cpu, long now, string what, LockClass? cls) => Begin(cpu, now, CodeSite.Of(what), cls);
-
     internal void End(Cpu cpu, long now, in CodeSite site)
     {
         if (!_enabled)
@@ -159,8 +157,6 @@ public sealed class IrqsOffTracer
             }
         }
     }
-
-    internal void End(Cpu cpu, long now, string what) => End(cpu, now, CodeSite.Of(what));
 
     internal void RecordIrqLatency(Cpu cpu, long ns)
     {

@@ -722,7 +722,6 @@ public sealed class Lockdep
 
     internal static void AppendBacktrace(StringBuilder sb, TaskStruct t, Cpu cpu)
     {
-        var m = t.Machine;
         sb.Append("\nstack backtrace:\n");
         sb.Append("CPU: ").Append(cpu.Id).Append(" UID: 0 PID: ").Append(t.Pid).Append(" Comm: ").Append(t.Comm)
             .Append(" Not tainted ").Append(Machine.KernelRelease).Append(" #1\n");
@@ -742,8 +741,6 @@ public sealed class Lockdep
         {
             sb.Append(" </TASK>\n");
         }
-
-        _ = m;
     }
 
     private static IReadOnlyList<string> CaptureWithIrq(TaskStruct t)

@@ -88,9 +88,6 @@ public sealed class TaskStruct
     /// <summary>When the task last got its CPU, for the timeslice.</summary>
     internal long SliceStartNs { get; set; }
 
-    /// <summary>When the task became runnable, for scheduling latency.</summary>
-    internal long RunnableSince { get; set; }
-
     /// <summary>The worker structure when this task is a kworker, used by workqueue concurrency management.</summary>
     internal Worker? Worker { get; set; }
 

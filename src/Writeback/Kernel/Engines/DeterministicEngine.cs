@@ -115,7 +115,6 @@ internal sealed class DeterministicEngine : Engine
 
             var cpu = SelectCpu(task);
             task.Cpu = cpu;
-            task.RunnableSince = now;
             if (cpu.Current is { RunState: TaskRunState.IdleWait } idle && idle == cpu.Idle)
             {
                 cpu.Clock = Math.Max(cpu.Clock, now);
@@ -164,7 +163,6 @@ internal sealed class DeterministicEngine : Engine
         Charge(cpu, Machine.Options.Costs.ContextSwitchNs);
 
         current.RunState = TaskRunState.Runnable;
-        current.RunnableSince = cpu.Clock;
         var target = IsAllowedOn(current, cpu) ? cpu : SelectCpu(current);
         current.Cpu = target;
         target.RunQueue.Enqueue(current);

@@ -74,22 +74,6 @@ internal sealed class Parker
         }
     }
 
-    /// <summary>Blocks for at most <paramref name="timeout"/>; returns false on timeout.</summary>
-    public bool Park(TimeSpan timeout)
-    {
-        CheckKilled();
-        Interlocked.Exchange(ref _sleeping, 1);
-        if (Interlocked.Exchange(ref _permit, 0) == 0)
-        {
-            _sem.Wait(timeout);
-        }
-
-        Volatile.Write(ref _sleeping, 0);
-        var got = Interlocked.Exchange(ref _permit, 0) != 0;
-        CheckKilled();
-        return got;
-    }
-
     /// <summary>Lets the parked thread go (or the next <see cref="Park()"/> return at once).</summary>
     public void Unpark()
     {
@@ -107,8 +91,6 @@ internal sealed class Parker
         Interlocked.Exchange(ref _permit, 1);
         _sem.Release();
     }
-
-    public bool IsKilled => _killed;
 
     private void CheckKilled()
     {

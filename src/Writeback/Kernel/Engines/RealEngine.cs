@@ -110,7 +110,6 @@ internal sealed class RealEngine : Engine
             {
                 var cpu = SelectCpu(task);
                 task.Cpu = cpu;
-                task.RunnableSince = GlobalNow();
                 if (cpu.Current == cpu.Idle && cpu.Idle.RunState == TaskRunState.IdleWait)
                 {
                     task.RunState = TaskRunState.Running;
