@@ -1,0 +1,108 @@
+using Writeback.Kernel;
+
+namespace Writeback.Lib;
+
+/// <summary>Read-only views and the structural invariant check, for tests.</summary>
+public sealed partial class XArray<T>
+{
+    /// <summary>Nodes in the tree now.</summary>
+    internal int NodeCount => _head is XaNode top ? CountNodes(top) : 0;
+
+    /// <summary>Levels of the tree (0 when the head holds an entry or nothing).</summary>
+    internal int Height => _head is XaNode top ? (top.Shift / _chunkShift) + 1 : 0;
+
+    /// <summary>Checks counts, parent links, shifts, mark propagation (each bit is the OR of its
+    /// subtree, and never set on an empty or reserved slot), the root marks, no empty node, and
+    /// that the top node could not be shrunk.</summary>
+    /// <remarks>Context: the array must be quiescent (no concurrent writer).</remarks>
+    internal void AssertInvariants()
+    {
+        var head = _head;
+        if (head is not XaNode top)
+        {
+            if (head is not T && _rootMarks != 0)
+            {
+                throw new KernelBugException($"xarray: root marks {_rootMarks} with head {head ?? "null"}");
+            }
+
+            return;
+        }
+
+        Check(top.Parent is null, "top node has a parent");
+        Check(!(top.Count == 1 && top.Slots[0] is { } e0 && (e0 is XaNode || top.Shift == 0)), "top node only uses slot 0 but was not shrunk");
+        var marks = CheckNode(top);
+        for (var m = 0; m < 3; m++)
+        {
+            Check(((_rootMarks >> m) & 1) == (marks[m] ? 1 : 0), $"root mark {m} disagrees with the tree");
+        }
+    }
+
+    private bool[] CheckNode(XaNode node)
+    {
+        var count = 0;
+        for (var i = 0; i < node.Slots.Length; i++)
+        {
+            var e = node.Slots[i];
+            if (e is null)
+            {
+                for (var m = 0; m < 3; m++)
+                {
+                    Check((node.Marks[m] & (1UL << i)) == 0, $"mark {m} on empty slot {i} (shift {node.Shift})");
+                }
+
+                continue;
+            }
+
+            count++;
+            if (e is XaNode child)
+            {
+                Check(node.Shift > 0, "child node under a leaf");
+                Check(child.Parent == node && child.Offset == i, $"child at slot {i} has a wrong parent link");
+                Check(child.Shift == node.Shift - _chunkShift, "child shift");
+                Check(child.Count > 0, "empty node left in the tree");
+                var sub = CheckNode(child);
+                for (var m = 0; m < 3; m++)
+                {
+                    Check(((node.Marks[m] >> i) & 1) == (sub[m] ? 1UL : 0UL), $"mark {m} of slot {i} is not the OR of its subtree");
+                }
+            }
+            else
+            {
+                Check(node.Shift == 0, "entry above leaf level");
+                Check(!ReferenceEquals(e, XaInternal.Retry), "retry entry in a live node");
+                if (e is not T)
+                {
+                    for (var m = 0; m < 3; m++)
+                    {
+                        Check((node.Marks[m] & (1UL << i)) == 0, $"mark {m} on a reserved slot");
+                    }
+                }
+            }
+        }
+
+        Check(count == node.Count, $"node count {node.Count} but {count} slots used");
+        return [node.Marks[0] != 0, node.Marks[1] != 0, node.Marks[2] != 0];
+    }
+
+    private static int CountNodes(XaNode node)
+    {
+        var n = 1;
+        foreach (var e in node.Slots)
+        {
+            if (e is XaNode child)
+            {
+                n += CountNodes(child);
+            }
+        }
+
+        return n;
+    }
+
+    private static void Check(bool ok, string what)
+    {
+        if (!ok)
+        {
+            throw new KernelBugException("xarray invariant: " + what);
+        }
+    }
+}
