@@ -436,10 +436,15 @@ public sealed partial class XArray<T>
 
     private IEnumerable<(ulong Index, T Entry)> Iterate(ulong start, ulong max, int mark)
     {
+        // The cursor stays in the leaf it found the last entry in, as xas_next_entry() does,
+        // so that a walk costs a slot scan per entry rather than a descent from the head.
         var index = start;
+        XaNode? leaf = null;
         while (index <= max)
         {
-            var found = FindCore(ref index, max, mark);
+            var found = leaf is not null && index != 0 && NodeBase(leaf, index) == NodeBase(leaf, index - 1)
+                ? Scan(leaf, index, max, mark, out index, out leaf)
+                : FindCore(ref index, max, mark, out leaf);
             if (found is null)
             {
                 yield break;
@@ -455,17 +460,19 @@ public sealed partial class XArray<T>
         }
     }
 
+    private T? FindCore(ref ulong index, ulong max, int mark) => FindCore(ref index, max, mark, out _);
+
     /// <summary>Lock-free search for the first (marked) entry in [index, max].</summary>
     /// <remarks>Kernel: xas_find() and xas_find_marked(): marked searches skip whole subtrees
-    /// whose bit is clear. A reader that meets a retry entry restarts from where it was.</remarks>
-    private T? FindCore(ref ulong index, ulong max, int mark)
+    /// whose bit is clear. A reader that meets a retry entry restarts from the head.</remarks>
+    private T? FindCore(ref ulong index, ulong max, int mark, out XaNode? leaf)
     {
+        leaf = null;
         if (index > max)
         {
             return null;
         }
 
-    restart:
         var head = Volatile.Read(ref _head);
         if (head is not XaNode node)
         {
@@ -477,7 +484,16 @@ public sealed partial class XArray<T>
             return null;
         }
 
-        var at = index;
+        return Scan(node, index, max, mark, out index, out leaf);
+    }
+
+    /// <summary>Searches from <paramref name="start"/> within <paramref name="node"/> and onwards
+    /// (descending into children, climbing to parents); restarts from the head on a retry entry.</summary>
+    private T? Scan(XaNode node, ulong start, ulong max, int mark, out ulong foundAt, out XaNode? leaf)
+    {
+        var at = start;
+        foundAt = start;
+        leaf = null;
         while (true)
         {
             var off = SlotOf(node, at);
@@ -504,13 +520,16 @@ public sealed partial class XArray<T>
 
                 if (ReferenceEquals(e, XaInternal.Retry))
                 {
-                    index = at;
-                    goto restart;
+                    var from = at;
+                    var again = FindCore(ref from, max, mark, out leaf);
+                    foundAt = from;
+                    return again;
                 }
 
                 if (e is T found)
                 {
-                    index = at;
+                    foundAt = at;
+                    leaf = node;
                     return found;
                 }
 
