@@ -52,7 +52,7 @@ public sealed partial class XArray<T>
     private int SpanBits(XaNode node) => node.Shift + _chunkShift;
 
     /// <summary>The largest index under a top node (max_index()).</summary>
-    private ulong MaxIndex(XaNode node) => SpanBits(node) >= 64 ? ulong.MaxValue : (1UL << SpanBits(node)) - 1;
+    private static ulong MaxIndex(XaNode node) => node.MaxIndex;
 
     /// <summary>The first index of the range <paramref name="node"/> covers that contains <paramref name="index"/>.</summary>
     private ulong NodeBase(XaNode node, ulong index) => SpanBits(node) >= 64 ? 0 : index & ~((1UL << SpanBits(node)) - 1);
@@ -295,7 +295,7 @@ public sealed partial class XArray<T>
 
     private void RetireSubtree(XaNode node)
     {
-        for (var i = 0; i < node.Slots.Length; i++)
+        for (var i = 0; i < _chunkSize; i++)
         {
             if (node.Slots[i] is XaNode child)
             {

@@ -40,7 +40,7 @@ public sealed partial class XArray<T>
     private bool[] CheckNode(XaNode node)
     {
         var count = 0;
-        for (var i = 0; i < node.Slots.Length; i++)
+        for (var i = 0; i < _chunkSize; i++)
         {
             var e = node.Slots[i];
             if (e is null)
@@ -87,9 +87,9 @@ public sealed partial class XArray<T>
     private static int CountNodes(XaNode node)
     {
         var n = 1;
-        foreach (var e in node.Slots)
+        for (var i = 0; i < XaNode.MaxChunkSize; i++)
         {
-            if (e is XaNode child)
+            if (node.Slots[i] is XaNode child)
             {
                 n += CountNodes(child);
             }

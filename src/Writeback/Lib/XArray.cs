@@ -1,4 +1,4 @@
-using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using Writeback.Kernel;
 
@@ -64,34 +64,45 @@ public sealed partial class XArray<T>
     /// <remarks>Kernel: xa_load(). Context: Any context. Takes no lock (RCU read side).</remarks>
     public T? Load(ulong index)
     {
+        var mask = _chunkMask;
         while (true)
         {
             var entry = Volatile.Read(ref _head);
             if (entry is not XaNode node)
             {
-                return index == 0 ? entry as T : null;
+                return index == 0 && entry is not XaInternal ? Unsafe.As<T>(entry) : null;
             }
 
-            if (index > MaxIndex(node))
+            if (index > node.MaxIndex)
             {
                 return null;
             }
 
             while (true)
             {
-                var e = Volatile.Read(ref node.Slots[SlotOf(node, index)]);
+                // The slot number is masked below the chunk size, which is the array's length:
+                // the bounds check can go.
+                ref var slots = ref Unsafe.As<XaSlots, object?>(ref node.Slots);
+                var e = Volatile.Read(ref Unsafe.Add(ref slots, (int)((index >> node.Shift) & mask)));
                 if (e is XaNode child)
                 {
                     node = child;
                     continue;
                 }
 
-                if (ReferenceEquals(e, XaInternal.Retry))
+                if (e is XaInternal)
                 {
-                    break;
+                    if (ReferenceEquals(e, XaInternal.Retry))
+                    {
+                        break;
+                    }
+
+                    return null;
                 }
 
-                return e as T;
+                // Only entries of type T, nodes and internal entries are ever stored, so this
+                // skips the generic cast that shared generic code would otherwise pay for.
+                return Unsafe.As<T>(e);
             }
         }
     }
