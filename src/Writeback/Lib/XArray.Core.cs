@@ -92,11 +92,6 @@ public sealed partial class XArray<T>
         if (index == 0 && head is not XaNode)
         {
             Volatile.Write(ref _head, entry);
-            if (head is null || ReferenceEquals(head, XaInternal.Zero) || ReferenceEquals(entry, XaInternal.Zero))
-            {
-                _rootMarks = 0;
-            }
-
             return head as T;
         }
 
@@ -125,11 +120,6 @@ public sealed partial class XArray<T>
         if (old is null)
         {
             node.Count++;
-        }
-
-        if (ReferenceEquals(entry, XaInternal.Zero) && old is not null)
-        {
-            ClearAllMarks(node, slot);
         }
 
         Volatile.Write(ref node.Slots[slot], entry);
@@ -280,11 +270,6 @@ public sealed partial class XArray<T>
             {
                 // A reader still in the old node must not trust it: send it back to the head.
                 Volatile.Write(ref node.Slots[0], XaInternal.Retry);
-                if (ReferenceEquals(entry, XaInternal.Zero))
-                {
-                    _rootMarks = 0;
-                }
-
                 return;
             }
 
@@ -314,7 +299,7 @@ public sealed partial class XArray<T>
         var head = _head;
         if (head is not XaNode node)
         {
-            if (index == 0 && head is T)
+            if (index == 0 && head is not null)
             {
                 _rootMarks |= bit;
             }
@@ -337,8 +322,9 @@ public sealed partial class XArray<T>
             node = child;
         }
 
+        // Any non-NULL slot takes a mark, a reservation included (iteration skips it).
         var slot = SlotOf(node, index);
-        if (node.Slots[slot] is not T)
+        if (node.Slots[slot] is null)
         {
             return;
         }
@@ -563,9 +549,19 @@ public sealed partial class XArray<T>
                 at = after;
             }
 
-            if (Climb(node, at) is not { } ancestor)
+            if (Climb(node, at, out var top) is not { } ancestor)
             {
-                return null;
+                // Past the top of the tree we walked. If that is no longer the array's tree (a
+                // writer detached the nodes we were in), the walk restarts from the head.
+                if (ReferenceEquals(top, Volatile.Read(ref _head)))
+                {
+                    return null;
+                }
+
+                var from = at;
+                var again = FindCore(ref from, max, mark, out leaf);
+                foundAt = from;
+                return again;
             }
 
             node = ancestor;
@@ -574,18 +570,20 @@ public sealed partial class XArray<T>
 
     /// <summary>The first ancestor whose range still holds <paramref name="at"/> (the node just
     /// left lies inside it, so its range holds at - 1), or null past the top.</summary>
-    private XaNode? Climb(XaNode node, ulong at)
+    private XaNode? Climb(XaNode node, ulong at, out XaNode top)
     {
         while (node.Parent is { } parent)
         {
             if (NodeBase(parent, at) == NodeBase(parent, at - 1))
             {
+                top = parent;
                 return parent;
             }
 
             node = parent;
         }
 
+        top = node;
         return null;
     }
 

@@ -12,7 +12,7 @@ public sealed partial class XArray<T>
     internal int Height => _head is XaNode top ? (top.Shift / _chunkShift) + 1 : 0;
 
     /// <summary>Checks counts, parent links, shifts, mark propagation (each bit is the OR of its
-    /// subtree, and never set on an empty or reserved slot), the root marks, no empty node, and
+    /// subtree, and never set on an empty slot), the root marks, no empty node, and
     /// that the top node could not be shrunk.</summary>
     /// <remarks>Context: the array must be quiescent (no concurrent writer).</remarks>
     internal void AssertInvariants()
@@ -20,7 +20,7 @@ public sealed partial class XArray<T>
         var head = _head;
         if (head is not XaNode top)
         {
-            if (head is not T && _rootMarks != 0)
+            if (head is null && _rootMarks != 0)
             {
                 throw new KernelBugException($"xarray: root marks {_rootMarks} with head {head ?? "null"}");
             }
@@ -70,13 +70,6 @@ public sealed partial class XArray<T>
             {
                 Check(node.Shift == 0, "entry above leaf level");
                 Check(!ReferenceEquals(e, XaInternal.Retry), "retry entry in a live node");
-                if (e is not T)
-                {
-                    for (var m = 0; m < 3; m++)
-                    {
-                        Check((node.Marks[m] & (1UL << i)) == 0, $"mark {m} on a reserved slot");
-                    }
-                }
             }
         }
 

@@ -114,7 +114,7 @@ public sealed partial class XArray<T>
         var head = Volatile.Read(ref _head);
         if (head is not XaNode node)
         {
-            return index == 0 && head is T && RootMarked(mark);
+            return index == 0 && head is not null && RootMarked(mark);
         }
 
         if (index > MaxIndex(node))
@@ -216,16 +216,18 @@ public sealed partial class XArray<T>
     }
 
     /// <summary>Replaces the entry at <paramref name="index"/> with <paramref name="entry"/> if it is
-    /// <paramref name="old"/> (by reference; a reserved slot counts as null); returns what was there.</summary>
+    /// <paramref name="old"/>, comparing the slot by reference (a reservation matches nothing, not even
+    /// null); returns what was there (null for a reservation).</summary>
     /// <remarks>Kernel: xa_cmpxchg(). Context: as <see cref="Store"/>.</remarks>
     public T? CmpXchg(ulong index, T? old, T? entry)
     {
         var flags = TakeLock();
         try
         {
+            // The raw slot is compared: a reservation is not null, so it only matches itself.
             var raw = LoadRawLocked(index);
             var current = raw as T;
-            if (ReferenceEquals(current, old))
+            if (ReferenceEquals(raw, old))
             {
                 if (entry is null)
                 {
@@ -284,7 +286,7 @@ public sealed partial class XArray<T>
         }
     }
 
-    /// <summary>Sets <paramref name="mark"/> on the entry at <paramref name="index"/>; nothing if there is none.</summary>
+    /// <summary>Sets <paramref name="mark"/> on the entry (or reservation) at <paramref name="index"/>; nothing if the slot is empty.</summary>
     /// <remarks>Kernel: xa_set_mark(). Context: as <see cref="Store"/>.</remarks>
     public void SetMark(ulong index, XaMark mark)
     {
