@@ -33,7 +33,10 @@ public sealed partial class XArray<T>
         var marks = CheckNode(top);
         for (var m = 0; m < 3; m++)
         {
-            Check(((_rootMarks >> m) & 1) == (marks[m] ? 1 : 0), $"root mark {m} disagrees with the tree");
+            if (!(((_rootMarks >> m) & 1) == (marks[m] ? 1 : 0)))
+            {
+                Fail($"root mark {m} disagrees with the tree");
+            }
         }
     }
 
@@ -47,7 +50,10 @@ public sealed partial class XArray<T>
             {
                 for (var m = 0; m < 3; m++)
                 {
-                    Check((node.Marks[m] & (1UL << i)) == 0, $"mark {m} on empty slot {i} (shift {node.Shift})");
+                    if (!((node.Marks[m] & (1UL << i)) == 0))
+                    {
+                        Fail($"mark {m} on empty slot {i} (shift {node.Shift})");
+                    }
                 }
 
                 continue;
@@ -57,13 +63,19 @@ public sealed partial class XArray<T>
             if (e is XaNode child)
             {
                 Check(node.Shift > 0, "child node under a leaf");
-                Check(child.Parent == node && child.Offset == i, $"child at slot {i} has a wrong parent link");
+                if (!(child.Parent == node && child.Offset == i))
+                {
+                    Fail($"child at slot {i} has a wrong parent link");
+                }
                 Check(child.Shift == node.Shift - _chunkShift, "child shift");
                 Check(child.Count > 0, "empty node left in the tree");
                 var sub = CheckNode(child);
                 for (var m = 0; m < 3; m++)
                 {
-                    Check(((node.Marks[m] >> i) & 1) == (sub[m] ? 1UL : 0UL), $"mark {m} of slot {i} is not the OR of its subtree");
+                    if (!(((node.Marks[m] >> i) & 1) == (sub[m] ? 1UL : 0UL)))
+                    {
+                        Fail($"mark {m} of slot {i} is not the OR of its subtree");
+                    }
                 }
             }
             else
@@ -73,7 +85,10 @@ public sealed partial class XArray<T>
             }
         }
 
-        Check(count == node.Count, $"node count {node.Count} but {count} slots used");
+        if (!(count == node.Count))
+        {
+            Fail($"node count {node.Count} but {count} slots used");
+        }
         return [node.Marks[0] != 0, node.Marks[1] != 0, node.Marks[2] != 0];
     }
 
@@ -91,11 +106,15 @@ public sealed partial class XArray<T>
         return n;
     }
 
+    // Messages with values are formatted only on failure: this check runs after every operation in tests.
     private static void Check(bool ok, string what)
     {
         if (!ok)
         {
-            throw new KernelBugException("xarray invariant: " + what);
+            Fail(what);
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void Fail(string what) => throw new KernelBugException("xarray invariant: " + what);
 }
