@@ -149,6 +149,15 @@ public sealed partial class Cpu
 
     private int TakeSoftirqPending() => Interlocked.Exchange(ref _softirqPending, 0);
 
+    /// <summary>Takes due hardirqs when the context allows it (interrupts on, not in a hardirq).</summary>
+    internal void TakePendingIrqs(TaskStruct t)
+    {
+        if (HasPendingIrq && !HardirqsOff && HardirqCount == 0)
+        {
+            HandleIrqs(t);
+        }
+    }
+
     /// <summary>Runs every due pending hardirq, nested on top of the current code.</summary>
     /// <remarks>Context: Interrupts must be enabled on entry; runs each handler with them disabled.</remarks>
     internal void HandleIrqs(TaskStruct t)
@@ -298,11 +307,7 @@ public sealed partial class Cpu
             return;
         }
 
-        if (HasPendingIrq && HardirqCount == 0)
-        {
-            HandleIrqs(t);
-        }
-
+        TakePendingIrqs(t);
         if (SoftirqPendingMask != 0 && !InInterrupt)
         {
             DoSoftirq(t);

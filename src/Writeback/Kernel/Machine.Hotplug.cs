@@ -201,6 +201,7 @@ public sealed partial class Machine
 
     private Mutex HotplugLock => _hotplugLock ??= new Mutex(LockClassKey.ForName("cpu_add_remove_lock"));
 
+    /// <summary>Throws naming the CPU when it does not exist on this machine.</summary>
     private void CheckCpu(int cpu)
     {
         if (cpu < 0 || cpu >= Cpus.Count)

@@ -311,9 +311,9 @@ public sealed partial class Machine : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(body);
-        if (cpu is int c && (c < 0 || c >= Cpus.Count))
+        if (cpu is int c)
         {
-            throw new ArgumentOutOfRangeException(nameof(cpu), cpu, $"CPU {c} does not exist on a {Cpus.Count}-CPU machine");
+            CheckCpu(c);
         }
 
         var t = NewTask(name, kind, cpu, body);
@@ -415,10 +415,7 @@ public sealed partial class Machine : IDisposable
 
     internal void RaiseIrqAt(int cpu, string name, Action handler, long atNs)
     {
-        if (cpu < 0 || cpu >= Cpus.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(cpu), cpu, $"CPU {cpu} does not exist on a {Cpus.Count}-CPU machine");
-        }
+        CheckCpu(cpu);
 
         var target = Cpus[cpu];
         if (!target.IsOnline)

@@ -300,11 +300,7 @@ public sealed class SpinLock : ILockdepMap
         var engine = m.Engine;
         engine.Charge(cpu, m.Options.Costs.SpinLockNs);
         engine.Yield(t);
-        if (!cpu.HardirqsOff && cpu.HasPendingIrq && cpu.HardirqCount == 0)
-        {
-            cpu.HandleIrqs(t);
-        }
-
+        cpu.TakePendingIrqs(t);
         if (m.LockdepActive)
         {
             m.Lockdep.Acquire(t, cpu, this, cls, site, read: false, trylock: false);
@@ -390,10 +386,7 @@ public sealed class SpinLock : ILockdepMap
         while (Volatile.Read(ref _serving) != ticket)
         {
             m.Engine.SpinWait(t, this, ticket);
-            if (!cpu.HardirqsOff && cpu.HasPendingIrq && cpu.HardirqCount == 0)
-            {
-                cpu.HandleIrqs(t);
-            }
+            cpu.TakePendingIrqs(t);
         }
 
         t.SpinStack.RemoveAt(t.SpinStack.Count - 1);

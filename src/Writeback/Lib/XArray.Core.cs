@@ -67,21 +67,7 @@ public sealed partial class XArray<T>
             return index == 0 ? head : null;
         }
 
-        if (index > MaxIndex(node))
-        {
-            return null;
-        }
-
-        while (true)
-        {
-            var e = node.Slots[SlotOf(node, index)];
-            if (e is not XaNode child)
-            {
-                return e;
-            }
-
-            node = child;
-        }
+        return LeafLocked(node, index) is { } leaf ? leaf.Slots[SlotOf(leaf, index)] : null;
     }
 
     /// <summary>Stores a non-null entry (or the reservation marker); returns the previous entry.</summary>
@@ -202,21 +188,12 @@ public sealed partial class XArray<T>
             return head as T;
         }
 
-        if (index > MaxIndex(node))
+        if (LeafLocked(node, index) is not { } leaf)
         {
             return null;
         }
 
-        while (node.Shift > 0)
-        {
-            if (node.Slots[SlotOf(node, index)] is not XaNode child)
-            {
-                return null;
-            }
-
-            node = child;
-        }
-
+        node = leaf;
         var slot = SlotOf(node, index);
         var old = node.Slots[slot];
         if (old is null)
@@ -291,6 +268,30 @@ public sealed partial class XArray<T>
         }
     }
 
+    /// <summary>The leaf whose range holds <paramref name="index"/> under the top node, or null
+    /// when the index is beyond the tree or its path is not populated.</summary>
+    /// <remarks>Context: Caller holds the xa_lock.</remarks>
+    private XaNode? LeafLocked(XaNode top, ulong index)
+    {
+        if (index > MaxIndex(top))
+        {
+            return null;
+        }
+
+        var node = top;
+        while (node.Shift > 0)
+        {
+            if (node.Slots[SlotOf(node, index)] is not XaNode child)
+            {
+                return null;
+            }
+
+            node = child;
+        }
+
+        return node;
+    }
+
     // ---------------- marks ----------------
 
     private void SetMarkLocked(ulong index, XaMark mark)
@@ -307,20 +308,12 @@ public sealed partial class XArray<T>
             return;
         }
 
-        if (index > MaxIndex(node))
+        if (LeafLocked(node, index) is not { } leaf)
         {
             return;
         }
 
-        while (node.Shift > 0)
-        {
-            if (node.Slots[SlotOf(node, index)] is not XaNode child)
-            {
-                return;
-            }
-
-            node = child;
-        }
+        node = leaf;
 
         // Any non-NULL slot takes a mark, a reservation included (iteration skips it).
         var slot = SlotOf(node, index);
@@ -364,20 +357,12 @@ public sealed partial class XArray<T>
             return;
         }
 
-        if (index > MaxIndex(node))
+        if (LeafLocked(node, index) is not { } leaf)
         {
             return;
         }
 
-        while (node.Shift > 0)
-        {
-            if (node.Slots[SlotOf(node, index)] is not XaNode child)
-            {
-                return;
-            }
-
-            node = child;
-        }
+        node = leaf;
 
         ClearMarkUpward(node, SlotOf(node, index), (int)mark);
     }
