@@ -4,9 +4,11 @@ using Writeback.Kernel;
 
 namespace Writeback.Lib;
 
-/// <summary>The tree itself: walking, growing, shrinking, marks and searching (lib/xarray.c).</summary>
+/// <summary>The tree itself: walking, growing, storing, erasing and shrinking (lib/xarray.c).</summary>
 public sealed partial class XArray<T>
 {
+    // ---------------- the lock ----------------
+
     private IrqFlags TakeLock()
     {
         switch (_lockType)
@@ -44,6 +46,91 @@ public sealed partial class XArray<T>
         }
     }
 
+    /// <summary>Allocates a node with the caller's lock dropped and retaken, as __xas_nomem() does
+    /// for a caller that holds the lock: the lock is dropped by the array's recorded flavour, so
+    /// an <see cref="XaLockType.IrqSave"/> holder allocates with interrupts still off (which a
+    /// sleeping allocation reports, as the kernel's might_sleep() would).</summary>
+    /// <remarks>Context: Caller holds the xa_lock. May sleep (with the lock dropped).</remarks>
+    private void AllocateRelocking(ref int prealloc)
+    {
+        switch (_lockType)
+        {
+            case XaLockType.Bh:
+                Lock.UnlockBh();
+                break;
+            case XaLockType.Irq:
+                Lock.UnlockIrq();
+                break;
+            default:
+                Lock.Unlock();
+                break;
+        }
+
+        try
+        {
+            AllocateBlocking(ref prealloc);
+        }
+        finally
+        {
+            switch (_lockType)
+            {
+                case XaLockType.Bh:
+                    Lock.LockBh();
+                    break;
+                case XaLockType.Irq:
+                    Lock.LockIrq();
+                    break;
+                default:
+                    Lock.Lock();
+                    break;
+            }
+        }
+    }
+
+    // ---------------- node allocation ----------------
+
+    /// <summary>Takes <paramref name="needed"/> nodes, from the preallocated ones first and then by
+    /// non-blocking allocations under the lock (GFP_NOWAIT), which fault injection can fail; on
+    /// failure whatever was obtained stays preallocated for the retry, and nothing is taken.</summary>
+    private bool TryAllocNodes(int needed, ref int prealloc)
+    {
+        var got = prealloc;
+        while (got < needed)
+        {
+            if (AllocationFault?.Invoke(false) == true)
+            {
+                prealloc = got;
+                return false;
+            }
+
+            got++;
+        }
+
+        prealloc = got - needed;
+        return true;
+    }
+
+    /// <summary>A blocking allocation (GFP_KERNEL) of one node into the preallocation.</summary>
+    /// <remarks>Context: Process context, lock not held. May sleep.</remarks>
+    /// <exception cref="InsufficientMemoryException">Fault injection failed the allocation (-ENOMEM).</exception>
+    private void AllocateBlocking(ref int prealloc)
+    {
+        if (!TryAllocateBlocking())
+        {
+            throw new InsufficientMemoryException("xarray: node allocation failed (-ENOMEM)");
+        }
+
+        prealloc++;
+    }
+
+    internal bool TryAllocateBlocking()
+    {
+        Context.MightSleep();
+        return AllocationFault?.Invoke(true) != true;
+    }
+
+    // ---------------- geometry ----------------
+
     private bool RootMarked(XaMark mark) => (Volatile.Read(ref _rootMarks) & (1 << (int)mark)) != 0;
 
     private int SlotOf(XaNode node, ulong index) => (int)((index >> node.Shift) & _chunkMask);
@@ -51,101 +138,316 @@ public sealed partial class XArray<T>
     /// <summary>Bits of the index a node spans: its slot bits plus its own shift.</summary>
     private int SpanBits(XaNode node) => node.Shift + _chunkShift;
 
-    /// <summary>The largest index under a top node (max_index()).</summary>
-    private static ulong MaxIndex(XaNode node) => node.MaxIndex;
+    /// <summary>The largest index a top node at <paramref name="shift"/> can hold.</summary>
+    private ulong Coverage(int shift) => shift + _chunkShift >= 64 ? ulong.MaxValue : (1UL << (shift + _chunkShift)) - 1;
 
     /// <summary>The first index of the range <paramref name="node"/> covers that contains <paramref name="index"/>.</summary>
     private ulong NodeBase(XaNode node, ulong index) => SpanBits(node) >= 64 ? 0 : index & ~((1UL << SpanBits(node)) - 1);
 
-    /// <summary>The slot content at <paramref name="index"/> including internal entries (null if absent).</summary>
-    /// <remarks>Context: Caller holds the xa_lock.</remarks>
-    private object? LoadRawLocked(ulong index)
+    /// <summary>Slots an entry occupies: its canonical slot and the siblings that follow it.</summary>
+    private int RunLength(XaNode node, int slot)
     {
-        var head = _head;
-        if (head is not XaNode node)
+        var end = slot + 1;
+        while (end < _chunkSize && ReferenceEquals(Volatile.Read(ref node.Slots[end]), XaInternal.Sibling(slot)))
         {
-            return index == 0 ? head : null;
+            end++;
         }
 
-        return LeafLocked(node, index) is { } leaf ? leaf.Slots[SlotOf(leaf, index)] : null;
+        return end - slot;
     }
 
-    /// <summary>Stores a non-null entry (or the reservation marker); returns the previous entry.</summary>
-    /// <remarks>Kernel: xas_store() after xas_create(). Context: Caller holds the xa_lock.</remarks>
-    private T? StoreLocked(ulong index, object entry)
+    /// <summary>The first index covered by the entry whose canonical slot is <paramref name="slot"/>
+    /// in <paramref name="node"/> (null: the head); <paramref name="index"/> is any index in the node's range.</summary>
+    private ulong EntryFirst(XaNode? node, int slot, ulong index) =>
+        node is null ? 0 : NodeBase(node, index) + ((ulong)slot << node.Shift);
+
+    /// <summary>The last index covered by that entry.</summary>
+    internal ulong EntryLast(XaNode? node, int slot, ulong index) =>
+        node is null ? 0 : EntryFirst(node, slot, index) + (((ulong)RunLength(node, slot) << node.Shift) - 1);
+
+    private static bool IsValueSlot(XaNode node, int slot) => node.Slots[slot] switch
     {
-        var head = _head;
-        if (index == 0 && head is not XaNode)
+        XaInternal { IsValue: true } => true,
+        XaInternal { IsSibling: true } s => node.Slots[s.SiblingOffset] is XaInternal { IsValue: true },
+        _ => false,
+    };
+
+    // ---------------- walking ----------------
+
+    /// <summary>True when <paramref name="index"/> is 0 and the head is not a node: a walk to it ends at the head.</summary>
+    internal bool AtHead(ulong index) => index == 0 && Volatile.Read(ref _head) is not XaNode;
+
+    /// <summary>What the slot <paramref name="slot"/> of <paramref name="node"/> (null: the head) holds now.</summary>
+    internal object? SlotContent(XaNode? node, int slot) =>
+        node is null ? Volatile.Read(ref _head) : Volatile.Read(ref node.Slots[slot]);
+
+    /// <summary>The entry covering <paramref name="index"/> (internal and value entries included,
+    /// a sibling followed to its canonical slot), and where it lives: <paramref name="node"/> is
+    /// null for the head. Returns null when nothing covers the index.</summary>
+    /// <remarks>Lock-free: a walk that meets a retry entry restarts from the head. Also used under
+    /// the lock, where it never meets one.</remarks>
+    internal object? Locate(ulong index, out XaNode? node, out int slot)
+    {
+    restart:
+        node = null;
+        slot = 0;
+        var e = Volatile.Read(ref _head);
+        if (e is not XaNode n)
         {
-            Volatile.Write(ref _head, entry);
-            return head as T;
+            return index == 0 ? e : null;
         }
 
-        var node = Expand(index);
-        while (node.Shift > 0)
+        if (index > n.MaxIndex)
+        {
+            return null;
+        }
+
+        while (true)
+        {
+            var off = SlotOf(n, index);
+            e = Volatile.Read(ref n.Slots[off]);
+            if (e is XaInternal { IsSibling: true } sibling)
+            {
+                off = sibling.SiblingOffset;
+                e = Volatile.Read(ref n.Slots[off]);
+            }
+
+            node = n;
+            slot = off;
+            if (e is XaNode child)
+            {
+                n = child;
+                continue;
+            }
+
+            if (ReferenceEquals(e, XaInternal.Retry))
+            {
+                goto restart;
+            }
+
+            return e;
+        }
+    }
+
+    // ---------------- storing ----------------
+
+    /// <summary>Stores a non-null slot content (an entry, a value or the reservation marker) over
+    /// the aligned 2^<paramref name="order"/> range holding <paramref name="index"/>, and returns
+    /// what covered that range's first index before (internal entries included). Sets
+    /// <paramref name="nomem"/>, changing nothing, when a node could not be allocated.</summary>
+    /// <remarks>Kernel: xas_create() and xas_store(). As in the kernel, a store inside an existing
+    /// larger entry replaces that entry over its whole range, and a store over smaller entries and
+    /// subtrees replaces them all and unions their marks. Model: the nodes a store needs are
+    /// allocated before the tree changes, so a failed allocation leaves no empty node behind.
+    /// Context: Caller holds the xa_lock.</remarks>
+    internal object? StoreEntry(ulong index, int order, object entry, ref int prealloc, out bool nomem)
+    {
+        nomem = false;
+        var size = 1UL << order;
+        index &= ~(size - 1);
+        var head = _head;
+        if (order == 0 && index == 0 && head is not XaNode)
+        {
+            Volatile.Write(ref _head, entry);
+            return head;
+        }
+
+        var previous = order == 0 ? null : Locate(index, out _, out _);
+        var targetShift = order - (order % _chunkShift);
+        if (!Expand(index + (size - 1), targetShift, ref prealloc))
+        {
+            nomem = true;
+            return null;
+        }
+
+        var node = (XaNode)_head!;
+        if (MissingNodes(node, index, targetShift) is var missing && missing > 0 && !TryAllocNodes(missing, ref prealloc))
+        {
+            // Undo the expansion: an empty top goes, and levels that only use slot 0 shrink away.
+            if (node.Count == 0)
+            {
+                DeleteEmptyNodes(node);
+            }
+
+            Shrink();
+            nomem = true;
+            return null;
+        }
+
+        while (node.Shift > targetShift)
         {
             var off = SlotOf(node, index);
             var next = node.Slots[off];
-            if (next is null)
+            if (next is XaInternal { IsSibling: true } sibling)
             {
-                next = new XaNode(node.Shift - _chunkShift, _chunkSize, node, off);
-                Volatile.Write(ref node.Slots[off], next);
-                node.Count++;
+                off = sibling.SiblingOffset;
+                next = node.Slots[off];
+            }
+
+            if (next is XaNode child)
+            {
+                node = child;
+                continue;
+            }
+
+            if (next is not null)
+            {
+                // A larger entry already covers the range: replace it whole (xa_sibs = 0).
+                var replaced = ReplaceSlots(node, off, 0, entry);
+                return order == 0 ? replaced : previous;
+            }
+
+            var created = new XaNode(node.Shift - _chunkShift, _chunkSize, node, off);
+            Volatile.Write(ref node.Slots[off], created);
+            node.Count++;
+            node = created;
+        }
+
+        var slot = SlotOf(node, index);
+        if (node.Slots[slot] is XaInternal { IsSibling: true } inside)
+        {
+            slot = inside.SiblingOffset;
+        }
+
+        var old = ReplaceSlots(node, slot, (1 << (order % _chunkShift)) - 1, entry);
+        return order == 0 ? old : previous;
+    }
+
+    /// <summary>Nodes to allocate below <paramref name="top"/> so that the slot for
+    /// <paramref name="index"/> at <paramref name="targetShift"/> exists.</summary>
+    private int MissingNodes(XaNode top, ulong index, int targetShift)
+    {
+        var node = top;
+        while (node.Shift > targetShift)
+        {
+            var next = node.Slots[SlotOf(node, index)];
+            if (next is XaInternal { IsSibling: true } sibling)
+            {
+                next = node.Slots[sibling.SiblingOffset];
             }
 
             if (next is not XaNode child)
             {
-                throw new KernelBugException($"xarray: entry above leaf level at index {index}");
+                return next is null ? (node.Shift - targetShift) / _chunkShift : 0;
             }
 
             node = child;
         }
 
-        var slot = SlotOf(node, index);
-        var old = node.Slots[slot];
-        if (old is null)
-        {
-            node.Count++;
-        }
-
-        Volatile.Write(ref node.Slots[slot], entry);
-        return old as T;
+        return 0;
     }
 
-    /// <summary>Makes the head a node whose range covers <paramref name="index"/>, adding levels on top.</summary>
-    /// <remarks>Kernel: xas_expand(). Context: Caller holds the xa_lock.</remarks>
-    private XaNode Expand(ulong index)
+    /// <summary>Writes <paramref name="entry"/> into the canonical <paramref name="slot"/> and
+    /// sibling entries into the next <paramref name="sibs"/> slots, squashing their marks onto the
+    /// canonical slot and freeing replaced subtrees; returns the old canonical content.</summary>
+    /// <remarks>Kernel: the store loop of xas_store(), xas_squash_marks(), xas_free_nodes(),
+    /// update_node(). Context: Caller holds the xa_lock.</remarks>
+    private object? ReplaceSlots(XaNode node, int slot, int sibs, object entry)
     {
-        var head = _head;
-        XaNode top;
-        if (head is XaNode existing)
+        var old = node.Slots[slot];
+        var oldWasValue = old is XaInternal { IsValue: true };
+        var isValue = entry is XaInternal { IsValue: true };
+        if (sibs > 0)
         {
-            top = existing;
+            SquashMarks(node, slot, sibs);
         }
-        else if (head is null)
+
+        var last = slot + sibs;
+        var values = node.NrValues;
+        for (var i = slot; i <= last; i++)
         {
-            // An empty array gets one node at the height the index needs.
-            var shift = 0;
-            while (shift + _chunkShift < 64 && index > (1UL << (shift + _chunkShift)) - 1)
+            values += (isValue ? 1 : 0) - (IsValueSlot(node, i) ? 1 : 0);
+        }
+
+        // Siblings of a larger old entry beyond the run now belong to the new entry.
+        var tail = last + 1;
+        while (tail < _chunkSize && ReferenceEquals(node.Slots[tail], XaInternal.Sibling(slot)))
+        {
+            values += (isValue ? 1 : 0) - (oldWasValue ? 1 : 0);
+            tail++;
+        }
+
+        for (var i = slot; i <= last; i++)
+        {
+            var prev = node.Slots[i];
+            if (prev is null)
             {
-                shift += _chunkShift;
+                node.Count++;
             }
 
-            top = new XaNode(shift, _chunkSize, null, 0);
-            Volatile.Write(ref _head, top);
-            return top;
+            Volatile.Write(ref node.Slots[i], i == slot ? entry : XaInternal.Sibling(slot));
+            if (prev is XaNode child)
+            {
+                // Readers still inside the replaced subtree restart and find the new entry.
+                RetireSubtree(child);
+            }
         }
-        else
+
+        node.NrValues = values;
+        return old;
+    }
+
+    private void SquashMarks(XaNode node, int slot, int sibs)
+    {
+        var run = sibs + 1 >= 64 ? ulong.MaxValue : ((1UL << (sibs + 1)) - 1) << slot;
+        for (var m = 0; m < 3; m++)
+        {
+            var bits = node.Marks[m];
+            if ((bits & run) != 0)
+            {
+                Volatile.Write(ref node.Marks[m], (bits & ~run) | (1UL << slot));
+            }
+        }
+    }
+
+    /// <summary>Makes the head a node at least <paramref name="minShift"/> high whose range holds
+    /// <paramref name="last"/>, adding levels on top; false (nothing changed) if the nodes could
+    /// not be allocated.</summary>
+    /// <remarks>Kernel: xas_expand(). Context: Caller holds the xa_lock.</remarks>
+    private bool Expand(ulong last, int minShift, ref int prealloc)
+    {
+        var head = _head;
+        var shift = Math.Max(head is XaNode current ? current.Shift : 0, minShift);
+        while (Coverage(shift) < last)
+        {
+            shift += _chunkShift;
+        }
+
+        var needed = head switch
+        {
+            XaNode t => (shift - t.Shift) / _chunkShift,
+            null => 1,
+            _ => (shift / _chunkShift) + 1,
+        };
+        if (needed == 0)
+        {
+            return true;
+        }
+
+        if (!TryAllocNodes(needed, ref prealloc))
+        {
+            return false;
+        }
+
+        if (head is null)
+        {
+            // An empty array gets one node at the height the range needs; the store adds the rest.
+            Volatile.Write(ref _head, new XaNode(shift, _chunkSize, null, 0));
+            return true;
+        }
+
+        if (head is not XaNode top)
         {
             // The entry at index 0 moves into slot 0 of a leaf, with its marks.
             top = new XaNode(0, _chunkSize, null, 0);
             top.Slots[0] = head;
             top.Count = 1;
+            top.NrValues = head is XaInternal { IsValue: true } ? 1 : 0;
             CopyRootMarksToSlotZero(top);
             Volatile.Write(ref _head, top);
         }
 
-        while (index > MaxIndex(top))
+        while (top.Shift < shift)
         {
             var up = new XaNode(top.Shift + _chunkShift, _chunkSize, null, 0);
             up.Slots[0] = top;
@@ -157,7 +459,7 @@ public sealed partial class XArray<T>
             top = up;
         }
 
-        return top;
+        return true;
     }
 
     private void CopyRootMarksToSlotZero(XaNode node)
@@ -171,43 +473,88 @@ public sealed partial class XArray<T>
         }
     }
 
-    /// <summary>Erases the entry at <paramref name="index"/>, frees emptied nodes upward and shrinks the tree.</summary>
+    // ---------------- erasing ----------------
+
+    /// <summary>Erases the entry covering <paramref name="index"/> (all of a multi-index entry),
+    /// frees emptied nodes upward and shrinks the tree; returns the old content.</summary>
     /// <remarks>Kernel: xas_store(NULL), xas_delete_node(), xas_shrink(). Context: Caller holds the xa_lock.</remarks>
-    private T? EraseLocked(ulong index)
+    internal object? EraseEntry(ulong index)
     {
-        var head = _head;
-        if (head is not XaNode node)
-        {
-            if (index != 0 || head is null)
-            {
-                return null;
-            }
-
-            Volatile.Write(ref _head, null);
-            _rootMarks = 0;
-            return head as T;
-        }
-
-        if (LeafLocked(node, index) is not { } leaf)
-        {
-            return null;
-        }
-
-        node = leaf;
-        var slot = SlotOf(node, index);
-        var old = node.Slots[slot];
+        var old = Locate(index, out var node, out var slot);
         if (old is null)
         {
             return null;
         }
 
+        if (node is null)
+        {
+            Volatile.Write(ref _head, null);
+            _rootMarks = 0;
+            return old;
+        }
+
+        EraseSlots(node, slot);
+        return old;
+    }
+
+    /// <summary>Erases what covers the aligned 2^<paramref name="order"/> range holding
+    /// <paramref name="index"/>; returns what covered its first index.</summary>
+    /// <remarks>Context: Caller holds the xa_lock.</remarks>
+    internal object? EraseOrder(ulong index, int order)
+    {
+        if (order == 0)
+        {
+            return EraseEntry(index);
+        }
+
+        var first = index & ~((1UL << order) - 1);
+        var previous = Locate(first, out _, out _);
+        EraseRange(first, first + ((1UL << order) - 1));
+        return previous;
+    }
+
+    /// <summary>Erases every entry that overlaps [<paramref name="first"/>, <paramref name="last"/>], each over its whole range.</summary>
+    /// <remarks>Kernel: xas_store(NULL) of a multi-index state. Context: Caller holds the xa_lock.</remarks>
+    internal void EraseRange(ulong first, ulong last)
+    {
+        var at = first;
+        while (FindCore(ref at, last, -1, raw: true, out var node, out var slot) is not null)
+        {
+            var end = EntryLast(node, slot, at);
+            if (node is null)
+            {
+                Volatile.Write(ref _head, null);
+                _rootMarks = 0;
+            }
+            else
+            {
+                EraseSlots(node, slot);
+            }
+
+            if (end >= last)
+            {
+                return;
+            }
+
+            at = end + 1;
+        }
+    }
+
+    private void EraseSlots(XaNode node, int slot)
+    {
         // Marks go before the entry: no reader may see a mark on a NULL slot.
         ClearAllMarks(node, slot);
-        Volatile.Write(ref node.Slots[slot], null);
-        node.Count--;
+        var run = RunLength(node, slot);
+        var values = node.Slots[slot] is XaInternal { IsValue: true } ? run : 0;
+        for (var i = slot; i < slot + run; i++)
+        {
+            Volatile.Write(ref node.Slots[i], null);
+        }
+
+        node.Count -= run;
+        node.NrValues -= values;
         DeleteEmptyNodes(node);
         Shrink();
-        return old as T;
     }
 
     private void DeleteEmptyNodes(XaNode node)
@@ -243,6 +590,7 @@ public sealed partial class XArray<T>
 
             Volatile.Write(ref _head, entry);
             node.Count = 0;
+            node.NrValues = 0;
             if (entry is not XaNode child)
             {
                 // A reader still in the old node must not trust it: send it back to the head.
@@ -266,328 +614,5 @@ public sealed partial class XArray<T>
 
             Volatile.Write(ref node.Slots[i], XaInternal.Retry);
         }
-    }
-
-    /// <summary>The leaf whose range holds <paramref name="index"/> under the top node, or null
-    /// when the index is beyond the tree or its path is not populated.</summary>
-    /// <remarks>Context: Caller holds the xa_lock.</remarks>
-    private XaNode? LeafLocked(XaNode top, ulong index)
-    {
-        if (index > MaxIndex(top))
-        {
-            return null;
-        }
-
-        var node = top;
-        while (node.Shift > 0)
-        {
-            if (node.Slots[SlotOf(node, index)] is not XaNode child)
-            {
-                return null;
-            }
-
-            node = child;
-        }
-
-        return node;
-    }
-
-    // ---------------- marks ----------------
-
-    private void SetMarkLocked(ulong index, XaMark mark)
-    {
-        var bit = 1 << (int)mark;
-        var head = _head;
-        if (head is not XaNode node)
-        {
-            if (index == 0 && head is not null)
-            {
-                _rootMarks |= bit;
-            }
-
-            return;
-        }
-
-        if (LeafLocked(node, index) is not { } leaf)
-        {
-            return;
-        }
-
-        node = leaf;
-
-        // Any non-NULL slot takes a mark, a reservation included (iteration skips it).
-        var slot = SlotOf(node, index);
-        if (node.Slots[slot] is null)
-        {
-            return;
-        }
-
-        // Set upward until an ancestor already has the bit.
-        var m = (int)mark;
-        while (true)
-        {
-            var mask = 1UL << slot;
-            if ((node.Marks[m] & mask) != 0)
-            {
-                return;
-            }
-
-            Volatile.Write(ref node.Marks[m], node.Marks[m] | mask);
-            if (node.Parent is not { } parent)
-            {
-                _rootMarks |= bit;
-                return;
-            }
-
-            slot = node.Offset;
-            node = parent;
-        }
-    }
-
-    private void ClearMarkLocked(ulong index, XaMark mark)
-    {
-        var head = _head;
-        if (head is not XaNode node)
-        {
-            if (index == 0)
-            {
-                _rootMarks &= ~(1 << (int)mark);
-            }
-
-            return;
-        }
-
-        if (LeafLocked(node, index) is not { } leaf)
-        {
-            return;
-        }
-
-        node = leaf;
-
-        ClearMarkUpward(node, SlotOf(node, index), (int)mark);
-    }
-
-    private void ClearAllMarks(XaNode node, int slot)
-    {
-        for (var m = 0; m < 3; m++)
-        {
-            ClearMarkUpward(node, slot, m);
-        }
-    }
-
-    /// <summary>Clears a slot's mark and, while no sibling keeps it, the parent's.</summary>
-    private void ClearMarkUpward(XaNode node, int slot, int m)
-    {
-        while (true)
-        {
-            var mask = 1UL << slot;
-            if ((node.Marks[m] & mask) == 0)
-            {
-                return;
-            }
-
-            Volatile.Write(ref node.Marks[m], node.Marks[m] & ~mask);
-            if (node.Marks[m] != 0)
-            {
-                return;
-            }
-
-            if (node.Parent is not { } parent)
-            {
-                _rootMarks &= ~(1 << m);
-                return;
-            }
-
-            slot = node.Offset;
-            node = parent;
-        }
-    }
-
-    // ---------------- search ----------------
-
-    private IEnumerable<(ulong Index, T Entry)> Iterate(ulong start, ulong max, int mark)
-    {
-        // The cursor stays in the leaf it found the last entry in, as xas_next_entry() does,
-        // so that a walk costs a slot scan per entry rather than a descent from the head.
-        var index = start;
-        XaNode? leaf = null;
-        while (index <= max)
-        {
-            var found = leaf is not null && index != 0 && NodeBase(leaf, index) == NodeBase(leaf, index - 1)
-                ? Scan(leaf, index, max, mark, out index, out leaf)
-                : FindCore(ref index, max, mark, out leaf);
-            if (found is null)
-            {
-                yield break;
-            }
-
-            yield return (index, found);
-            if (index == ulong.MaxValue)
-            {
-                yield break;
-            }
-
-            index++;
-        }
-    }
-
-    private T? FindCore(ref ulong index, ulong max, int mark) => FindCore(ref index, max, mark, out _);
-
-    /// <summary>Lock-free search for the first (marked) entry in [index, max].</summary>
-    /// <remarks>Kernel: xas_find() and xas_find_marked(): marked searches skip whole subtrees
-    /// whose bit is clear. A reader that meets a retry entry restarts from the head.</remarks>
-    private T? FindCore(ref ulong index, ulong max, int mark, out XaNode? leaf)
-    {
-        leaf = null;
-        if (index > max)
-        {
-            return null;
-        }
-
-        var head = Volatile.Read(ref _head);
-        if (head is not XaNode node)
-        {
-            return index == 0 && head is T t && (mark < 0 || RootMarked((XaMark)mark)) ? t : null;
-        }
-
-        if ((mark >= 0 && !RootMarked((XaMark)mark)) || index > MaxIndex(node))
-        {
-            return null;
-        }
-
-        return Scan(node, index, max, mark, out index, out leaf);
-    }
-
-    /// <summary>Searches from <paramref name="start"/> within <paramref name="node"/> and onwards
-    /// (descending into children, climbing to parents); restarts from the head on a retry entry.</summary>
-    private T? Scan(XaNode node, ulong start, ulong max, int mark, out ulong foundAt, out XaNode? leaf)
-    {
-        var at = start;
-        foundAt = start;
-        leaf = null;
-        while (true)
-        {
-            var off = SlotOf(node, at);
-            var next = mark < 0 ? NextUsed(node, off) : NextMarked(node, off, mark);
-            if (next >= 0)
-            {
-                var slotStart = NodeBase(node, at) + ((ulong)next << node.Shift);
-                if (next != off)
-                {
-                    at = slotStart;
-                }
-
-                if (at > max)
-                {
-                    return null;
-                }
-
-                var e = Volatile.Read(ref node.Slots[next]);
-                if (e is XaNode child)
-                {
-                    node = child;
-                    continue;
-                }
-
-                if (ReferenceEquals(e, XaInternal.Retry))
-                {
-                    var from = at;
-                    var again = FindCore(ref from, max, mark, out leaf);
-                    foundAt = from;
-                    return again;
-                }
-
-                if (e is T found)
-                {
-                    foundAt = at;
-                    leaf = node;
-                    return found;
-                }
-
-                // Null (erased meanwhile) or reserved: step past this slot.
-                var after = slotStart + (1UL << node.Shift);
-                if (after == 0 || after > max)
-                {
-                    return null;
-                }
-
-                at = after;
-                if (next < _chunkSize - 1)
-                {
-                    continue;
-                }
-            }
-            else
-            {
-                // Nothing more in this node: continue after its range, in the parent.
-                if (SpanBits(node) >= 64)
-                {
-                    return null;
-                }
-
-                var after = NodeBase(node, at) + (1UL << SpanBits(node));
-                if (after == 0 || after > max)
-                {
-                    return null;
-                }
-
-                at = after;
-            }
-
-            if (Climb(node, at, out var top) is not { } ancestor)
-            {
-                // Past the top of the tree we walked. If that is no longer the array's tree (a
-                // writer detached the nodes we were in), the walk restarts from the head.
-                if (ReferenceEquals(top, Volatile.Read(ref _head)))
-                {
-                    return null;
-                }
-
-                var from = at;
-                var again = FindCore(ref from, max, mark, out leaf);
-                foundAt = from;
-                return again;
-            }
-
-            node = ancestor;
-        }
-    }
-
-    /// <summary>The first ancestor whose range still holds <paramref name="at"/> (the node just
-    /// left lies inside it, so its range holds at - 1), or null past the top.</summary>
-    private XaNode? Climb(XaNode node, ulong at, out XaNode top)
-    {
-        while (node.Parent is { } parent)
-        {
-            if (NodeBase(parent, at) == NodeBase(parent, at - 1))
-            {
-                top = parent;
-                return parent;
-            }
-
-            node = parent;
-        }
-
-        top = node;
-        return null;
-    }
-
-    private int NextUsed(XaNode node, int from)
-    {
-        for (var i = from; i < _chunkSize; i++)
-        {
-            if (Volatile.Read(ref node.Slots[i]) is not null)
-            {
-                return i;
-            }
-        }
-
-        return -1;
-    }
-
-    private static int NextMarked(XaNode node, int from, int mark)
-    {
-        var bits = Volatile.Read(ref node.Marks[mark]) >> from;
-        return bits == 0 ? -1 : from + BitOperations.TrailingZeroCount(bits);
     }
 }

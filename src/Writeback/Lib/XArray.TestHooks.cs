@@ -11,6 +11,14 @@ public sealed partial class XArray<T>
     /// <summary>Levels of the tree (0 when the head holds an entry or nothing).</summary>
     internal int Height => _head is XaNode top ? (top.Shift / _chunkShift) + 1 : 0;
 
+    /// <summary>The count and nr_values of the node that holds the slot for <paramref name="index"/>
+    /// (0, 0 when the index lives in the head or nowhere), as check_account reads them.</summary>
+    internal (int Count, int NrValues) NodeCounts(ulong index)
+    {
+        Locate(index, out var node, out _);
+        return node is null ? (0, 0) : (node.Count, node.NrValues);
+    }
+
     /// <summary>Checks counts, parent links, shifts, mark propagation (each bit is the OR of its
     /// subtree, and never set on an empty slot), the root marks, no empty node, and
     /// that the top node could not be shrunk.</summary>
@@ -43,23 +51,28 @@ public sealed partial class XArray<T>
     private bool[] CheckNode(XaNode node)
     {
         var count = 0;
+        var values = 0;
         for (var i = 0; i < _chunkSize; i++)
         {
             var e = node.Slots[i];
-            if (e is null)
+            if (e is null || e is XaInternal { IsSibling: true })
             {
                 for (var m = 0; m < 3; m++)
                 {
                     if (!((node.Marks[m] & (1UL << i)) == 0))
                     {
-                        Fail($"mark {m} on empty slot {i} (shift {node.Shift})");
+                        Fail($"mark {m} on {(e is null ? "empty" : "sibling")} slot {i} (shift {node.Shift})");
                     }
                 }
 
-                continue;
+                if (e is null)
+                {
+                    continue;
+                }
             }
 
             count++;
+            values += IsValueSlot(node, i) ? 1 : 0;
             if (e is XaNode child)
             {
                 Check(node.Shift > 0, "child node under a leaf");
@@ -78,9 +91,15 @@ public sealed partial class XArray<T>
                     }
                 }
             }
+            else if (e is XaInternal { IsSibling: true } sibling)
+            {
+                // A sibling follows its canonical slot (or another sibling of it) in the same node.
+                var canonical = sibling.SiblingOffset;
+                Check(canonical < i && (canonical == i - 1 || ReferenceEquals(node.Slots[i - 1], e)), "sibling run broken");
+                Check(node.Slots[canonical] is { } c && c is not XaNode && c is not XaInternal { IsSibling: true }, "sibling of a node, a sibling or nothing");
+            }
             else
             {
-                Check(node.Shift == 0, "entry above leaf level");
                 Check(!ReferenceEquals(e, XaInternal.Retry), "retry entry in a live node");
             }
         }
@@ -89,6 +108,12 @@ public sealed partial class XArray<T>
         {
             Fail($"node count {node.Count} but {count} slots used");
         }
+
+        if (!(values == node.NrValues))
+        {
+            Fail($"node nr_values {node.NrValues} but {values} value slots");
+        }
+
         return [node.Marks[0] != 0, node.Marks[1] != 0, node.Marks[2] != 0];
     }
 

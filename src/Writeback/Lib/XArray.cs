@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Writeback.Kernel;
@@ -12,8 +13,15 @@ namespace Writeback.Lib;
 /// while no sibling has it; a NULL entry never carries a mark. Readers (<see cref="Load"/>,
 /// <see cref="Find"/>, iteration) take no lock: slots are published with release semantics,
 /// detached nodes are never reused while referenced (the garbage collector plays RCU), and a
-/// reader that meets a retry entry restarts. Model: multi-index entries, value entries and the
-/// XaState cursor are not in this first version.</remarks>
+/// reader that meets a retry entry restarts. A multi-index entry (a large folio) covers an
+/// aligned 2^order range: its canonical slot holds it and sibling slots point back to that slot,
+/// so every covered index loads it, iteration sees it once and its marks live on the canonical
+/// slot. Value entries (<see cref="StoreValue"/>) are integers held in place of an entry; the
+/// typed API sees them as occupied slots that are not a <typeparamref name="T"/>. The advanced
+/// cursor is <see cref="XaState{T}"/>. Node allocation can be failed on purpose
+/// (<see cref="AllocationFault"/>) to exercise the kernel's allocate-with-the-lock-dropped retry.
+/// Model: freed nodes are reclaimed by the garbage collector, not after an RCU grace period; the
+/// workingset update callback, xa_alloc and splitting a multi-index entry are not modelled.</remarks>
 public sealed partial class XArray<T>
     where T : class
 {
@@ -90,8 +98,18 @@ public sealed partial class XArray<T>
                     continue;
                 }
 
-                if (e is XaInternal)
+                if (e is XaInternal internalEntry)
                 {
+                    if (internalEntry.IsSibling)
+                    {
+                        // A covered slot of a multi-index entry: the entry is in its canonical slot.
+                        e = Volatile.Read(ref Unsafe.Add(ref slots, internalEntry.SiblingOffset));
+                        if (e is not XaInternal)
+                        {
+                            return Unsafe.As<T>(e);
+                        }
+                    }
+
                     if (ReferenceEquals(e, XaInternal.Retry))
                     {
                         break;
@@ -107,37 +125,42 @@ public sealed partial class XArray<T>
         }
     }
 
-    /// <summary>Whether the entry at <paramref name="index"/> has <paramref name="mark"/>.</summary>
+    /// <summary>Whether the entry covering <paramref name="index"/> has <paramref name="mark"/>.</summary>
     /// <remarks>Kernel: xa_get_mark(). Context: Any context. Takes no lock.</remarks>
-    public bool GetMark(ulong index, XaMark mark)
+    public bool GetMark(ulong index, XaMark mark) =>
+        Locate(index, out var node, out var slot) is not null && SlotMarked(node, slot, (int)mark);
+
+    /// <summary>The order of the entry covering <paramref name="index"/>: 0 for a single-index entry or nothing.</summary>
+    /// <remarks>Kernel: xa_get_order(): the node's shift plus the sibling slots that follow the
+    /// canonical slot, counted in powers of two. Context: Any context. Takes no lock.</remarks>
+    public int GetOrder(ulong index)
     {
-        var head = Volatile.Read(ref _head);
-        if (head is not XaNode node)
+        if (Locate(index, out var node, out var slot) is null || node is null)
         {
-            return index == 0 && head is not null && RootMarked(mark);
+            return 0;
         }
 
-        if (index > MaxIndex(node))
+        var order = 0;
+        for (var next = slot + 1; next < _chunkSize && ReferenceEquals(Volatile.Read(ref node.Slots[next]), XaInternal.Sibling(slot)); next = slot + (1 << order))
         {
-            return false;
+            order++;
         }
 
-        while (true)
+        return order + node.Shift;
+    }
+
+    /// <summary>The integer of the value entry covering <paramref name="index"/>, if it holds one.</summary>
+    /// <remarks>Kernel: xa_load() then xa_is_value()/xa_to_value(). Context: Any context. Takes no lock.</remarks>
+    public bool TryLoadValue(ulong index, out ulong value)
+    {
+        if (Locate(index, out _, out _) is XaInternal { IsValue: true } v)
         {
-            var off = SlotOf(node, index);
-            if ((Volatile.Read(ref node.Marks[(int)mark]) & (1UL << off)) == 0)
-            {
-                return false;
-            }
-
-            if (Volatile.Read(ref node.Slots[off]) is XaNode child)
-            {
-                node = child;
-                continue;
-            }
-
+            value = v.Payload;
             return true;
         }
+
+        value = 0;
+        return false;
     }
 
     /// <summary>Whether any entry has <paramref name="mark"/>.</summary>
@@ -146,11 +169,11 @@ public sealed partial class XArray<T>
 
     /// <summary>The first entry at or after <paramref name="index"/> and not beyond <paramref name="max"/>; <paramref name="index"/> is set to where it was found.</summary>
     /// <remarks>Kernel: xa_find(). Context: Any context. Takes no lock.</remarks>
-    public T? Find(ref ulong index, ulong max) => FindCore(ref index, max, -1);
+    public T? Find(ref ulong index, ulong max) => FindTyped(ref index, max, -1);
 
     /// <summary>The first entry with <paramref name="mark"/> at or after <paramref name="index"/> and not beyond <paramref name="max"/>.</summary>
     /// <remarks>Kernel: xa_find() with a mark. Context: Any context. Takes no lock.</remarks>
-    public T? FindMarked(ref ulong index, ulong max, XaMark mark) => FindCore(ref index, max, (int)mark);
+    public T? FindMarked(ref ulong index, ulong max, XaMark mark) => FindTyped(ref index, max, (int)mark);
 
     /// <summary>Every entry from <paramref name="start"/> to <paramref name="max"/>, ascending.</summary>
     /// <remarks>Kernel: xa_for_each_range(). Context: Any context. Takes no lock; entries stored
@@ -161,16 +184,26 @@ public sealed partial class XArray<T>
     /// <remarks>Kernel: xa_for_each_marked(). Context: Any context. Takes no lock.</remarks>
     public IEnumerable<(ulong Index, T Entry)> EntriesMarked(XaMark mark, ulong start = 0, ulong max = ulong.MaxValue) => Iterate(start, max, (int)mark);
 
-    // ---------------- writers: take the lock ----------------
+    /// <summary>Fault injection for node allocations: called before each one the preallocation
+    /// does not cover; returning true fails it with -ENOMEM. Its argument says whether the
+    /// allocation may block (made with the lock dropped, GFP_KERNEL) or not (under the lock,
+    /// GFP_NOWAIT). A failed non-blocking allocation makes the normal API drop the lock, allocate
+    /// blocking and retry; a failed blocking one throws <see cref="InsufficientMemoryException"/>.</summary>
+    public Func<bool, bool>? AllocationFault { get; set; }
 
-    /// <summary>Stores <paramref name="entry"/> at <paramref name="index"/> and returns what was there; storing null erases.</summary>
-    /// <remarks>Kernel: xa_store(). Context: Any context the lock type allows. Takes and releases the xa_lock.</remarks>
+
+    // ---------------- writers: the normal API takes the lock ----------------
+
+    /// <summary>Stores <paramref name="entry"/> at <paramref name="index"/> and returns what was
+    /// there; storing null erases. Inside a multi-index entry, replaces that entry over its range.</summary>
+    /// <remarks>Kernel: xa_store(). Context: Any context the lock type allows; may sleep to allocate
+    /// (with the lock dropped) when an allocation under the lock failed. Takes and releases the xa_lock.</remarks>
     public T? Store(ulong index, T? entry)
     {
         var flags = TakeLock();
         try
         {
-            return entry is null ? EraseLocked(index) : StoreLocked(index, entry);
+            return StoreHeld(index, 0, entry, ownLock: true, ref flags) as T;
         }
         finally
         {
@@ -178,19 +211,100 @@ public sealed partial class XArray<T>
         }
     }
 
-    /// <summary>Erases the entry at <paramref name="index"/> and returns it.</summary>
+    /// <summary><see cref="Store"/> for a caller that holds <see cref="Lock"/>.</summary>
+    /// <remarks>Kernel: __xa_store(). Context: Caller holds the xa_lock; it may be dropped and
+    /// retaken (by the array's lock type) to allocate.</remarks>
+    public T? StoreLocked(ulong index, T? entry)
+    {
+        Lock.AssertHeld();
+        var flags = default(IrqFlags);
+        return StoreHeld(index, 0, entry, ownLock: false, ref flags) as T;
+    }
+
+    /// <summary>Stores <paramref name="entry"/> over every index in [<paramref name="first"/>,
+    /// <paramref name="last"/>] as the fewest aligned multi-index entries that cover exactly that
+    /// range (null erases every entry overlapping it); returns what covered <paramref name="first"/> before.</summary>
+    /// <remarks>Kernel: xa_store_range(). Model: the kernel may use a run of sibling slots of any
+    /// length in one node; here every piece is an aligned power-of-two entry, so
+    /// <see cref="GetOrder"/> is exact for each. As in the kernel, a piece stored inside an
+    /// existing larger entry replaces that entry over its whole range. Context: as <see cref="Store"/>.</remarks>
+    public T? StoreRange(ulong first, ulong last, T? entry)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(first, last);
+        var flags = TakeLock();
+        try
+        {
+            var previous = Locate(first, out _, out _) as T;
+            if (entry is null)
+            {
+                EraseRange(first, last);
+                return previous;
+            }
+
+            var at = first;
+            while (true)
+            {
+                var order = at == 0 ? 63 : BitOperations.TrailingZeroCount(at);
+                while (order > 0 && last - at < (1UL << order) - 1)
+                {
+                    order--;
+                }
+
+                StoreHeld(at, order, entry, ownLock: true, ref flags);
+                var end = at + ((1UL << order) - 1);
+                if (end >= last)
+                {
+                    return previous;
+                }
+
+                at = end + 1;
+            }
+        }
+        finally
+        {
+            DropLock(flags);
+        }
+    }
+
+    /// <summary>Stores the value entry <paramref name="value"/> at <paramref name="index"/> and
+    /// returns the entry of type <typeparamref name="T"/> that was there, if any.</summary>
+    /// <remarks>Kernel: xa_store(xa, index, xa_mk_value(value)): a value is a non-negative long.
+    /// Context: as <see cref="Store"/>.</remarks>
+    public T? StoreValue(ulong index, ulong value)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(value, (ulong)long.MaxValue);
+        var flags = TakeLock();
+        try
+        {
+            return StoreHeld(index, 0, XaInternal.Value(value), ownLock: true, ref flags) as T;
+        }
+        finally
+        {
+            DropLock(flags);
+        }
+    }
+
+    /// <summary>Erases the entry covering <paramref name="index"/> (all of a multi-index entry) and returns it.</summary>
     /// <remarks>Kernel: xa_erase(). Context: Any context the lock type allows. Takes and releases the xa_lock.</remarks>
     public T? Erase(ulong index)
     {
         var flags = TakeLock();
         try
         {
-            return EraseLocked(index);
+            return EraseEntry(index) as T;
         }
         finally
         {
             DropLock(flags);
         }
+    }
+
+    /// <summary><see cref="Erase"/> for a caller that holds <see cref="Lock"/>.</summary>
+    /// <remarks>Kernel: __xa_erase(). Context: Caller holds the xa_lock.</remarks>
+    public T? EraseLocked(ulong index)
+    {
+        Lock.AssertHeld();
+        return EraseEntry(index) as T;
     }
 
     /// <summary>Stores <paramref name="entry"/> only if <paramref name="index"/> is empty (not even reserved).</summary>
@@ -201,13 +315,7 @@ public sealed partial class XArray<T>
         var flags = TakeLock();
         try
         {
-            if (LoadRawLocked(index) is not null)
-            {
-                return false;
-            }
-
-            StoreLocked(index, entry);
-            return true;
+            return InsertHeld(index, entry, ownLock: true, ref flags);
         }
         finally
         {
@@ -215,39 +323,40 @@ public sealed partial class XArray<T>
         }
     }
 
+    /// <summary><see cref="Insert"/> for a caller that holds <see cref="Lock"/>.</summary>
+    /// <remarks>Kernel: __xa_insert(). Context: Caller holds the xa_lock; see <see cref="StoreLocked"/>.</remarks>
+    public bool InsertLocked(ulong index, T entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        Lock.AssertHeld();
+        var flags = default(IrqFlags);
+        return InsertHeld(index, entry, ownLock: false, ref flags);
+    }
+
     /// <summary>Replaces the entry at <paramref name="index"/> with <paramref name="entry"/> if it is
-    /// <paramref name="old"/>, comparing the slot by reference (a reservation matches nothing, not even
-    /// null); returns what was there (null for a reservation).</summary>
+    /// <paramref name="old"/>, comparing the slot by reference (a reservation or a value matches
+    /// nothing, not even null); returns what was there (null for a reservation or a value).</summary>
     /// <remarks>Kernel: xa_cmpxchg(). Context: as <see cref="Store"/>.</remarks>
     public T? CmpXchg(ulong index, T? old, T? entry)
     {
         var flags = TakeLock();
         try
         {
-            // The raw slot is compared: a reservation is not null, so it only matches itself.
-            var raw = LoadRawLocked(index);
-            var current = raw as T;
-            if (ReferenceEquals(raw, old))
-            {
-                if (entry is null)
-                {
-                    if (raw is not null)
-                    {
-                        EraseLocked(index);
-                    }
-                }
-                else
-                {
-                    StoreLocked(index, entry);
-                }
-            }
-
-            return current;
+            return CmpXchgHeld(index, old, entry, ownLock: true, ref flags);
         }
         finally
         {
             DropLock(flags);
         }
+    }
+
+    /// <summary><see cref="CmpXchg"/> for a caller that holds <see cref="Lock"/>.</summary>
+    /// <remarks>Kernel: __xa_cmpxchg(). Context: Caller holds the xa_lock; see <see cref="StoreLocked"/>.</remarks>
+    public T? CmpXchgLocked(ulong index, T? old, T? entry)
+    {
+        Lock.AssertHeld();
+        var flags = default(IrqFlags);
+        return CmpXchgHeld(index, old, entry, ownLock: false, ref flags);
     }
 
     /// <summary>Reserves an empty index: loads see null, inserts fail, iteration skips it.</summary>
@@ -257,9 +366,9 @@ public sealed partial class XArray<T>
         var flags = TakeLock();
         try
         {
-            if (LoadRawLocked(index) is null)
+            if (Locate(index, out _, out _) is null)
             {
-                StoreLocked(index, XaInternal.Zero);
+                StoreHeld(index, 0, XaInternal.Zero, ownLock: true, ref flags);
             }
         }
         finally
@@ -275,9 +384,9 @@ public sealed partial class XArray<T>
         var flags = TakeLock();
         try
         {
-            if (ReferenceEquals(LoadRawLocked(index), XaInternal.Zero))
+            if (ReferenceEquals(Locate(index, out _, out _), XaInternal.Zero))
             {
-                EraseLocked(index);
+                EraseEntry(index);
             }
         }
         finally
@@ -286,14 +395,14 @@ public sealed partial class XArray<T>
         }
     }
 
-    /// <summary>Sets <paramref name="mark"/> on the entry (or reservation) at <paramref name="index"/>; nothing if the slot is empty.</summary>
+    /// <summary>Sets <paramref name="mark"/> on the entry (or reservation) covering <paramref name="index"/>; nothing if the slot is empty.</summary>
     /// <remarks>Kernel: xa_set_mark(). Context: as <see cref="Store"/>.</remarks>
     public void SetMark(ulong index, XaMark mark)
     {
         var flags = TakeLock();
         try
         {
-            SetMarkLocked(index, mark);
+            SetMarkCore(index, mark);
         }
         finally
         {
@@ -301,19 +410,35 @@ public sealed partial class XArray<T>
         }
     }
 
-    /// <summary>Clears <paramref name="mark"/> on the entry at <paramref name="index"/>.</summary>
+    /// <summary><see cref="SetMark"/> for a caller that holds <see cref="Lock"/>.</summary>
+    /// <remarks>Kernel: __xa_set_mark(). Context: Caller holds the xa_lock.</remarks>
+    public void SetMarkLocked(ulong index, XaMark mark)
+    {
+        Lock.AssertHeld();
+        SetMarkCore(index, mark);
+    }
+
+    /// <summary>Clears <paramref name="mark"/> on the entry covering <paramref name="index"/>.</summary>
     /// <remarks>Kernel: xa_clear_mark(). Context: as <see cref="Store"/>.</remarks>
     public void ClearMark(ulong index, XaMark mark)
     {
         var flags = TakeLock();
         try
         {
-            ClearMarkLocked(index, mark);
+            ClearMarkCore(index, mark);
         }
         finally
         {
             DropLock(flags);
         }
+    }
+
+    /// <summary><see cref="ClearMark"/> for a caller that holds <see cref="Lock"/>.</summary>
+    /// <remarks>Kernel: __xa_clear_mark(). Context: Caller holds the xa_lock.</remarks>
+    public void ClearMarkLocked(ulong index, XaMark mark)
+    {
+        Lock.AssertHeld();
+        ClearMarkCore(index, mark);
     }
 
     /// <summary>Erases everything.</summary>
@@ -336,5 +461,79 @@ public sealed partial class XArray<T>
         {
             DropLock(flags);
         }
+    }
+
+    // ---------------- shared bodies ----------------
+
+    private T? FindTyped(ref ulong index, ulong max, int mark)
+    {
+        var at = index;
+        var found = FindCore(ref at, max, mark, raw: false, out _, out _);
+        if (found is not null)
+        {
+            index = at;
+        }
+
+        return Unsafe.As<T>(found);
+    }
+
+    /// <summary>Stores (or, for null, erases) under the lock, retrying after allocating with the
+    /// lock dropped when a node could not be allocated under it: by the flavour the normal API
+    /// took (<paramref name="ownLock"/>), or as __xas_nomem() does for a caller that holds it.</summary>
+    internal object? StoreHeld(ulong index, int order, object? entry, bool ownLock, ref IrqFlags flags)
+    {
+        if (entry is null)
+        {
+            return EraseOrder(index, order);
+        }
+
+        var prealloc = 0;
+        while (true)
+        {
+            var old = StoreEntry(index, order, entry, ref prealloc, out var nomem);
+            if (!nomem)
+            {
+                return old;
+            }
+
+            if (!ownLock)
+            {
+                AllocateRelocking(ref prealloc);
+                continue;
+            }
+
+            DropLock(flags);
+            try
+            {
+                AllocateBlocking(ref prealloc);
+            }
+            finally
+            {
+                flags = TakeLock();
+            }
+        }
+    }
+
+    private bool InsertHeld(ulong index, T entry, bool ownLock, ref IrqFlags flags)
+    {
+        if (Locate(index, out _, out _) is not null)
+        {
+            return false;
+        }
+
+        StoreHeld(index, 0, entry, ownLock, ref flags);
+        return true;
+    }
+
+    private T? CmpXchgHeld(ulong index, T? old, T? entry, bool ownLock, ref IrqFlags flags)
+    {
+        // The raw slot is compared: a reservation or a value is not null, so it only matches itself.
+        var raw = Locate(index, out _, out _);
+        if (ReferenceEquals(raw, old) && (entry is not null || raw is not null))
+        {
+            StoreHeld(index, 0, entry, ownLock, ref flags);
+        }
+
+        return raw as T;
     }
 }

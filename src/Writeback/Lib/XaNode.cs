@@ -27,8 +27,11 @@ internal sealed class XaNode
     /// <summary>Slot of this node in its parent.</summary>
     public int Offset { get; set; }
 
-    /// <summary>Non-null slots.</summary>
+    /// <summary>Non-null slots: entries, values, reservations, siblings and children.</summary>
     public int Count { get; set; }
+
+    /// <summary>Slots holding a value entry or a sibling of one (nr_values).</summary>
+    public int NrValues { get; set; }
 
     /// <summary>The parent node, or null for the top node.</summary>
     public XaNode? Parent { get; set; }
