@@ -73,6 +73,7 @@ public sealed partial class XArray<T>
     public T? Load(ulong index)
     {
         var mask = _chunkMask;
+        var chunkShift = _chunkShift;
         while (true)
         {
             var entry = Volatile.Read(ref _head);
@@ -86,15 +87,19 @@ public sealed partial class XArray<T>
                 return null;
             }
 
+            // Each level's shift is the one above less a chunk, so the walk never waits for a
+            // node's header before it can address the node's slot: one dependent load per level.
+            var shift = node.Shift;
             while (true)
             {
                 // The slot number is masked below the chunk size, which is the array's length:
                 // the bounds check can go.
                 ref var slots = ref Unsafe.As<XaSlots, object?>(ref node.Slots);
-                var e = Volatile.Read(ref Unsafe.Add(ref slots, (int)((index >> node.Shift) & mask)));
-                if (e is XaNode child)
+                var e = Volatile.Read(ref Unsafe.Add(ref slots, (int)((index >> shift) & mask)));
+                if (shift != 0 && e is XaNode child)
                 {
                     node = child;
+                    shift -= chunkShift;
                     continue;
                 }
 
@@ -118,8 +123,8 @@ public sealed partial class XArray<T>
                     return null;
                 }
 
-                // Only entries of type T, nodes and internal entries are ever stored, so this
-                // skips the generic cast that shared generic code would otherwise pay for.
+                // Only entries of type T, nodes and internal entries are ever stored, and a leaf
+                // never holds a node, so this skips the generic cast that shared code would pay for.
                 return Unsafe.As<T>(e);
             }
         }
