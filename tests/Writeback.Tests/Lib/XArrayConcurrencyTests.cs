@@ -12,6 +12,12 @@ public class XArrayConcurrencyTests
 {
     private sealed record Item(ulong Index);
 
+    /// <summary>A multi-index entry: it knows the range it was stored over.</summary>
+    private sealed record Span(ulong First, int Order)
+    {
+        public ulong Last => First + (1UL << Order) - 1;
+    }
+
     [Theory]
     [InlineData(1UL)]
     [InlineData(2UL)]
@@ -106,6 +112,115 @@ public class XArrayConcurrencyTests
         Assert.Empty(bad);
         Assert.True(xa.IsEmpty);
         xa.AssertInvariants();
+    }
+
+    [Theory]
+    [InlineData(1UL)]
+    [InlineData(2UL)]
+    [InlineData(3UL)]
+    public void ReadersDuringMultiIndexWrites_OnDeterministicEngine_SeeWholeEntries(ulong seed)
+    {
+        using var m = MachineFixture.Create(seed: seed, cpus: 3);
+        var xa = new XArray<Span>(2);
+        var bad = new List<string>();
+        var done = false;
+        m.Run(() =>
+        {
+            var writer = m.Spawn("writer", () =>
+            {
+                WriteMultiIndexRounds(xa, regions: 24, rounds: 3, () => Context.Point());
+                Volatile.Write(ref done, true);
+            }, 0);
+            var readers = Enumerable.Range(1, 2).Select(c => m.Spawn($"reader{c}", () =>
+            {
+                while (!Volatile.Read(ref done))
+                {
+                    ReadSpansOnce(xa, regions: 24, bad);
+                    Context.Point();
+                }
+            }, c)).ToArray();
+            writer.WaitForExit();
+            foreach (var r in readers)
+            {
+                r.WaitForExit();
+            }
+        });
+        Assert.Empty(bad);
+        xa.AssertInvariants();
+    }
+
+    [Fact]
+    [Trait("Engine", "RealThreads")]
+    public void ReadersDuringMultiIndexWrites_OnRealThreads_SeeWholeEntries()
+    {
+        var xa = new XArray<Span>(2);
+        var bad = new List<string>();
+        var stop = 0;
+        var readers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+        {
+            while (Volatile.Read(ref stop) == 0)
+            {
+                ReadSpansOnce(xa, regions: 256, bad);
+            }
+        })).ToArray();
+        foreach (var r in readers)
+        {
+            r.Start();
+        }
+
+        WriteMultiIndexRounds(xa, regions: 256, rounds: 30, () => { });
+        Volatile.Write(ref stop, 1);
+        foreach (var r in readers)
+        {
+            r.Join();
+        }
+
+        Assert.Empty(bad);
+        xa.AssertInvariants();
+    }
+
+    /// <summary>Each 32-index region holds one entry of a changing order (0 to 5) at a changing
+    /// aligned offset; it is erased before the next is stored, so entries never nest.</summary>
+    private static void WriteMultiIndexRounds(XArray<Span> xa, int regions, int rounds, Action point)
+    {
+        var xas = new XaState<Span>(xa, 0);
+        for (var round = 0; round < rounds; round++)
+        {
+            for (var r = 0; r < regions; r++)
+            {
+                var order = (r + round) % 6;
+                var first = ((ulong)r * 32) + (((ulong)round * 8) % 32 & ~((1UL << order) - 1));
+                xa.StoreRange((ulong)r * 32, ((ulong)r * 32) + 31, null);
+                point();
+                xas.SetOrder(first, order);
+                xa.Lock.Lock();
+                xas.Store(new Span(first, order));
+                xa.Lock.Unlock();
+                point();
+            }
+        }
+    }
+
+    private static void ReadSpansOnce(XArray<Span> xa, int regions, List<string> bad)
+    {
+        for (ulong i = 0; i < (ulong)regions * 32; i += 5)
+        {
+            if (xa.Load(i) is { } got && (i < got.First || i > got.Last))
+            {
+                Record(bad, $"load {i} returned the entry for [{got.First}, {got.Last}]");
+            }
+        }
+
+        var nextFree = 0UL;
+        foreach (var (index, entry) in xa.Entries())
+        {
+            if (index < nextFree || index < entry.First || index > entry.Last)
+            {
+                Record(bad, $"iteration yielded [{entry.First}, {entry.Last}] at {index} (next free {nextFree})");
+            }
+
+            nextFree = entry.Last + 1;
+        }
     }
 
     private static void ReadOnce(XArray<Item> xa, Item[] items, List<string> bad)
