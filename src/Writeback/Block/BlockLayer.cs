@@ -1,0 +1,188 @@
+using Writeback.Kernel;
+using Writeback.Lib;
+
+namespace Writeback.Block;
+
+/// <summary>A machine's block layer: the task-completion facility that bio_endio() defers
+/// flagged bios to, and its counters.</summary>
+/// <remarks>Kernel: the BIO_COMPLETE_IN_TASK code in block/bio.c (per-CPU batches, the
+/// bio_complete workqueue, the hotplug hooks) in the variant chosen by
+/// <see cref="BlockLayerOptions.Variant"/>. Create one per machine, inside its run (the variants
+/// register hotplug states and allocate their workqueue), before creating devices.</remarks>
+public sealed class BlockLayer
+{
+    private readonly BioTaskCompleter _completer;
+    private readonly PerCpu<CompletionCounters> _counters;
+
+    private BlockLayer(Machine machine, BlockLayerOptions options)
+    {
+        Machine = machine;
+        Options = options;
+        _counters = new PerCpu<CompletionCounters>(machine, _ => new CompletionCounters());
+        _completer = options.Variant switch
+        {
+            TaskCompletionVariant.V4 => new V4Completer(this),
+            TaskCompletionVariant.V5 => new V5Completer(this),
+            TaskCompletionVariant.Cpumask => new CpumaskCompleter(this),
+            _ => new MergedCompleter(this),
+        };
+    }
+
+    /// <summary>The machine.</summary>
+    public Machine Machine { get; }
+
+    /// <summary>The variant and decision in use.</summary>
+    public BlockLayerOptions Options { get; }
+
+    /// <summary>The facility's workqueue (bio_complete), for its counters.</summary>
+    public Workqueue Workqueue => _completer.Workqueue;
+
+    /// <summary>Sets up the block layer of <paramref name="machine"/> (bio_complete_batch_init()).</summary>
+    /// <remarks>Context: Process context, inside the machine's run.</remarks>
+    public static BlockLayer Create(Machine machine, BlockLayerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        return new BlockLayer(machine, options ?? new BlockLayerOptions());
+    }
+
+    /// <summary>The facility's counters, summed over CPUs.</summary>
+    public BioCompletionStats Stats()
+    {
+        var sum = new CompletionCounters();
+        for (var cpu = 0; cpu < _counters.Count; cpu++)
+        {
+            sum.Add(_counters[cpu]);
+        }
+
+        return sum.ToStats();
+    }
+
+    /// <summary>For a bio's end_io that decides at completion time: in a context where the
+    /// callback may not sleep, flags the bio, queues it to the worker (which runs the callback
+    /// again) and returns true; otherwise — including when re-run from the worker — returns false
+    /// and the callback proceeds.</summary>
+    /// <remarks>Kernel: bio_complete_in_task(); the flag is the sentinel that stops a second
+    /// deferral. Context: Inside the bio's end_io, any context.</remarks>
+    public bool BioCompleteInTask(Bio bio)
+    {
+        ArgumentNullException.ThrowIfNull(bio);
+        if (bio.Flagged(BioFlags.CompleteInTask) || !ShouldDefer())
+        {
+            return false;
+        }
+
+        if (!bio.TryRedefer())
+        {
+            Bug.Fail("bio_complete_in_task: called outside the bio's end_io");
+        }
+
+        bio.SetFlag(BioFlags.CompleteInTask);
+        Defer(bio);
+        return true;
+    }
+
+    /// <summary>Waits until every bio deferred so far has completed ("flush all deferred
+    /// completions"): the cpumask variant walks its mask, the others flush their workqueue.</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public void FlushDeferred() => _completer.FlushAll();
+
+    /// <summary>The deferral decision for the current context.</summary>
+    internal bool ShouldDefer() => Options.Decision == DeferralDecision.NotInTask ? !Context.InTask : Context.BioInAtomic;
+
+    internal void Defer(Bio bio)
+    {
+        Counters.Deferred++;
+        _completer.Defer(bio);
+    }
+
+    internal void CountInline(Bio bio)
+    {
+        if (bio.Flagged(BioFlags.CompleteInTask))
+        {
+            var c = Counters;
+            c.Inline++;
+            if (Context.BioInAtomic)
+            {
+                c.InlineAtomic++;
+            }
+        }
+    }
+
+    /// <summary>Runs a batch the worker (or a drain) took: the callbacks in list order.</summary>
+    /// <remarks>Context: Process context.</remarks>
+    internal void CompleteBatch(Bio? first, bool byHotplug)
+    {
+        if (first is null)
+        {
+            return;
+        }
+
+        var n = 0;
+        for (var bio = first; bio is not null;)
+        {
+            var next = bio.Next;
+            bio.Next = null;
+            Counters.DeferralLatencyNs.Record(Machine.NowNs - bio.CompletedNs);
+            bio.RunDeferred();
+            n++;
+            bio = next;
+        }
+
+        var c = Counters;
+        if (byHotplug)
+        {
+            c.DrainedByHotplug += n;
+        }
+        else
+        {
+            c.WorkerRuns++;
+            c.BatchSizes.Record(n);
+        }
+    }
+
+    internal void CountDrain(int batchCpu, int ownerCpu)
+    {
+        var c = Counters;
+        if (batchCpu != ownerCpu)
+        {
+            c.ForeignDrains++;
+        }
+
+        if (Context.SmpProcessorId != batchCpu)
+        {
+            c.RemoteDrains++;
+        }
+    }
+
+    /// <summary>The current CPU's counters: recording never reaches a runtime primitive, so an
+    /// interrupt cannot nest inside it.</summary>
+    private CompletionCounters Counters => _counters[Current.Cpu.Id];
+
+    private sealed class CompletionCounters
+    {
+        public long Deferred;
+        public long Inline;
+        public long InlineAtomic;
+        public long WorkerRuns;
+        public long DrainedByHotplug;
+        public long ForeignDrains;
+        public long RemoteDrains;
+        public LatencyHistogram BatchSizes = new();
+        public LatencyHistogram DeferralLatencyNs = new();
+
+        public void Add(CompletionCounters o)
+        {
+            Deferred += o.Deferred;
+            Inline += o.Inline;
+            InlineAtomic += o.InlineAtomic;
+            WorkerRuns += o.WorkerRuns;
+            DrainedByHotplug += o.DrainedByHotplug;
+            ForeignDrains += o.ForeignDrains;
+            RemoteDrains += o.RemoteDrains;
+            BatchSizes.Add(o.BatchSizes);
+            DeferralLatencyNs.Add(o.DeferralLatencyNs);
+        }
+
+        public BioCompletionStats ToStats() => new(Deferred, Inline, InlineAtomic, WorkerRuns, DrainedByHotplug, ForeignDrains, RemoteDrains, BatchSizes, DeferralLatencyNs);
+    }
+}
