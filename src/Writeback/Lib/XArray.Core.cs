@@ -254,7 +254,7 @@ public sealed partial class XArray<T>
 
         var previous = order == 0 ? null : Locate(index, out _, out _);
         var targetShift = order - (order % _chunkShift);
-        if (!Expand(index + (size - 1), targetShift, ref prealloc))
+        if (!Expand(index + (size - 1), targetShift, ref prealloc, out var added))
         {
             nomem = true;
             return null;
@@ -263,13 +263,15 @@ public sealed partial class XArray<T>
         var node = (XaNode)_head!;
         if (MissingNodes(node, index, targetShift) is var missing && missing > 0 && !TryAllocNodes(missing, ref prealloc))
         {
-            // Undo the expansion: an empty top goes, and levels that only use slot 0 shrink away.
+            // Undo the expansion (an empty top goes, levels that only use slot 0 shrink away) and
+            // keep its nodes preallocated, so that each retry gets further than the last.
             if (node.Count == 0)
             {
                 DeleteEmptyNodes(node);
             }
 
             Shrink();
+            prealloc += added;
             nomem = true;
             return null;
         }
@@ -402,10 +404,11 @@ public sealed partial class XArray<T>
 
     /// <summary>Makes the head a node at least <paramref name="minShift"/> high whose range holds
     /// <paramref name="last"/>, adding levels on top; false (nothing changed) if the nodes could
-    /// not be allocated.</summary>
+    /// not be allocated. <paramref name="added"/> is the number of nodes it added.</summary>
     /// <remarks>Kernel: xas_expand(). Context: Caller holds the xa_lock.</remarks>
-    private bool Expand(ulong last, int minShift, ref int prealloc)
+    private bool Expand(ulong last, int minShift, ref int prealloc, out int added)
     {
+        added = 0;
         var head = _head;
         var shift = Math.Max(head is XaNode current ? current.Shift : 0, minShift);
         while (Coverage(shift) < last)
@@ -429,6 +432,7 @@ public sealed partial class XArray<T>
             return false;
         }
 
+        added = needed;
         if (head is null)
         {
             // An empty array gets one node at the height the range needs; the store adds the rest.

@@ -111,7 +111,10 @@ public sealed class XaState<T>
             return Load();
         }
 
-        return Array.SlotContent(_node, _slot) as T;
+        // A retry entry means the node left the tree: the kernel hands it to the caller, who
+        // retries; here the walk is redone, so the answer is the live entry.
+        var entry = Array.SlotContent(_node, _slot);
+        return ReferenceEquals(entry, XaInternal.Retry) ? Load() : entry as T;
     }
 
     /// <summary>Whether a value entry covers <see cref="Index"/>, and its integer.</summary>
