@@ -1,18 +1,20 @@
-using System.Numerics;
 using CsCheck;
+using Writeback.Kernel;
 using Writeback.Lib;
 
 namespace Writeback.Tests.Lib;
 
-/// <summary>Random operation sequences applied to <see cref="XArray{T}"/> and to a simple model
-/// (a sorted dictionary, a reserved set and one set per mark), compared after every operation.</summary>
-/// <remarks>The model follows lib/xarray.c: a reservation is XA_ZERO_ENTRY, so it keeps the
-/// array non-empty, loads as NULL, is busy for insert, is skipped by iteration, and a cmpxchg
-/// from NULL does not see it as NULL; a mark can be set on a reserved slot (xa_set_mark only
-/// refuses NULL), and a store over a reservation keeps that mark; a non-NULL store keeps the
-/// slot's marks; storing NULL or releasing a reservation clears them. Height and node count are
-/// exact: the kernel frees empty nodes and shrinks the top at once, and allocates nothing for a
-/// store of NULL, a failed insert or cmpxchg, or a mark on an empty slot.</remarks>
+/// <summary>Random operation sequences applied to <see cref="XArray{T}"/> and to
+/// <see cref="XArrayModel"/> (a sorted dictionary of aligned ranges), compared after every operation.</summary>
+/// <remarks>The model follows lib/xarray.c (see <see cref="XArrayModel"/>): a reservation is
+/// XA_ZERO_ENTRY, so it keeps the array non-empty, loads as NULL, is busy for insert, is skipped
+/// by iteration, and a cmpxchg from NULL does not see it as NULL; a mark can be set on a
+/// reserved slot or a value (xa_set_mark only refuses NULL); a non-NULL store keeps the slot's
+/// marks; storing NULL or releasing a reservation clears them. Multi-index entries come from
+/// stores through a cursor of some order (XA_STATE_ORDER() and xas_store()) and from
+/// xa_store_range(); value entries from xa_mk_value(). Height and node count are exact: the
+/// kernel frees empty nodes and shrinks the top at once, and allocates nothing for a store of
+/// NULL, a failed insert or cmpxchg, or a mark on an empty slot.</remarks>
 public class XArrayPropertyTests
 {
     public sealed record Item(int Id);
@@ -28,6 +30,24 @@ public class XArrayPropertyTests
         ClearMark,
         Reserve,
         Release,
+
+        /// <summary>xas_store() of an item through a cursor of <c>Order</c>.</summary>
+        CursorStore,
+
+        /// <summary>xas_store(NULL) through a cursor of <c>Order</c>.</summary>
+        CursorStoreNull,
+
+        /// <summary>xa_store_range() of an item over [index, index + <c>Length</c>].</summary>
+        StoreRange,
+
+        /// <summary>xa_store_range() of NULL over [index, index + <c>Length</c>].</summary>
+        StoreRangeNull,
+
+        /// <summary>xa_store() of xa_mk_value(<c>Value</c>).</summary>
+        StoreValue,
+
+        /// <summary>xas_store() of xa_mk_value(<c>Value</c>) through a cursor of <c>Order</c>.</summary>
+        CursorStoreValue,
     }
 
     /// <summary>What a cmpxchg compares against: the current entry, NULL, or an equal-looking other object.</summary>
@@ -39,14 +59,21 @@ public class XArrayPropertyTests
     }
 
     /// <summary>One operation. <c>Slot</c> picks an index from the sample's pool; <c>ItemId</c>
-    /// picks the entry (for cmpxchg, id 0 means NULL).</summary>
-    public sealed record Op(OpKind Kind, int Slot, int ItemId, XaMark Mark, OldKind Old)
+    /// picks the entry (for cmpxchg, id 0 means NULL); <c>Order</c> is a cursor's order,
+    /// <c>Length</c> a range's length less one, <c>Value</c> a value entry's integer.</summary>
+    public sealed record Op(OpKind Kind, int Slot, int ItemId, XaMark Mark, OldKind Old, int Order, int Length, ulong Value)
     {
         public override string ToString() => Kind switch
         {
             OpKind.Store or OpKind.Insert => $"{Kind}(#{Slot}, item{ItemId})",
             OpKind.CmpXchg => $"CmpXchg(#{Slot}, {Old}, {(ItemId == 0 ? "null" : $"item{ItemId}")})",
             OpKind.SetMark or OpKind.ClearMark => $"{Kind}(#{Slot}, {Mark})",
+            OpKind.CursorStore => $"CursorStore(#{Slot}, order {Order}, item{ItemId})",
+            OpKind.CursorStoreNull => $"CursorStore(#{Slot}, order {Order}, null)",
+            OpKind.StoreRange => $"StoreRange(#{Slot}, +{Length}, item{ItemId})",
+            OpKind.StoreRangeNull => $"StoreRange(#{Slot}, +{Length}, null)",
+            OpKind.StoreValue => $"StoreValue(#{Slot}, {Value})",
+            OpKind.CursorStoreValue => $"CursorStoreValue(#{Slot}, order {Order}, {Value})",
             _ => $"{Kind}(#{Slot})",
         };
     }
@@ -62,6 +89,9 @@ public class XArrayPropertyTests
         (3, Gen.Int[0, 20].Select(d => ulong.MaxValue - (ulong)d)),
         (1, Gen.ULong));
 
+    /// <summary>Dense pools fill whole nodes (count == chunk size) and empty them again.</summary>
+    private static readonly Gen<ulong[]> s_genDensePool = Gen.Int[0, 150].Select(i => (ulong)i).Array[8, 40];
+
     private static readonly Gen<OpKind> s_genKind = Gen.Frequency(
         (5, OpKind.Store),
         (1, OpKind.StoreNull),
@@ -71,15 +101,20 @@ public class XArrayPropertyTests
         (3, OpKind.SetMark),
         (2, OpKind.ClearMark),
         (2, OpKind.Reserve),
-        (1, OpKind.Release));
+        (1, OpKind.Release),
+        (3, OpKind.CursorStore),
+        (1, OpKind.CursorStoreNull),
+        (2, OpKind.StoreRange),
+        (1, OpKind.StoreRangeNull),
+        (1, OpKind.StoreValue),
+        (1, OpKind.CursorStoreValue));
 
-    private static readonly Gen<Op> s_genOp = Gen.Select(
-        s_genKind,
-        Gen.Int[0, 63],
-        Gen.Int[0, ItemCount - 1],
-        Gen.Enum<XaMark>(),
-        Gen.Enum<OldKind>(),
-        (kind, slot, item, mark, old) => new Op(kind, slot, item, mark, old));
+    /// <summary>Range lengths: mostly within a node, sometimes across a few.</summary>
+    private static readonly Gen<int> s_genLength = Gen.Frequency((3, Gen.Int[0, 8]), (1, Gen.Int[0, 140]));
+
+    private static readonly Gen<ulong> s_genValue = Gen.Frequency((4, Gen.ULong[0, 5]), (1, Gen.Const((ulong)long.MaxValue)));
+
+    private static readonly Dictionary<int, Gen<Op>> s_genOps = new[] { 2, 3, 6 }.ToDictionary(s => s, CreateGenOp);
 
     private static ulong PowerOfTwoPlus(int bit, int delta)
     {
@@ -87,13 +122,30 @@ public class XArrayPropertyTests
         return delta < 0 ? p - 1 : p + (ulong)delta;
     }
 
+    /// <summary>Operations for a chunk shift: cursor orders 0 to 2 * shift + 1, small ones more often.</summary>
+    private static Gen<Op> CreateGenOp(int shift)
+    {
+        var genOrder = Gen.Frequency((3, Gen.Int[0, 3]), (2, Gen.Int[0, (2 * shift) + 1]));
+        var genExtra = Gen.Select(genOrder, s_genLength, s_genValue, (order, length, value) => (order, length, value));
+        return Gen.Select(
+            s_genKind,
+            Gen.Int[0, 63],
+            Gen.Int[0, ItemCount - 1],
+            Gen.Enum<XaMark>(),
+            Gen.Enum<OldKind>(),
+            genExtra,
+            (kind, slot, item, mark, old, extra) => new Op(kind, slot, item, mark, old, extra.order, extra.length, extra.value));
+    }
+
+    private static Gen<Op> GenOp(int shift) => s_genOps[shift];
+
     [Theory]
     [InlineData(2)]
     [InlineData(3)]
     [InlineData(6)]
     public void RandomOperations_OnSpreadIndexes_MatchTheModel(int shift)
     {
-        Gen.Select(s_genIndex.Array[2, 10], s_genOp.Array[1, 80])
+        Gen.Select(s_genIndex.Array[2, 10], GenOp(shift).Array[1, 80])
             .Sample((pool, ops) => Run(shift, pool, ops), iter: 200, threads: 1);
     }
 
@@ -103,9 +155,7 @@ public class XArrayPropertyTests
     [InlineData(6)]
     public void RandomOperations_OnDenseSmallIndexes_MatchTheModel(int shift)
     {
-        // Dense pools fill whole nodes (count == chunk size) and empty them again.
-        var genPool = Gen.Int[0, 150].Select(i => (ulong)i).Array[8, 40];
-        Gen.Select(genPool, s_genOp.Array[20, 150])
+        Gen.Select(s_genDensePool, GenOp(shift).Array[20, 150])
             .Sample((pool, ops) => Run(shift, pool, ops), iter: 100, threads: 1);
     }
 
@@ -117,15 +167,28 @@ public class XArrayPropertyTests
     {
         // xa_for_each() lets the caller modify the array as it goes: the walk stays ascending,
         // yields only what was there at some point, and sees every entry nobody touched.
-        var genPool = Gen.OneOf(s_genIndex.Array[2, 10], Gen.Int[0, 150].Select(i => (ulong)i).Array[8, 40]);
-        Gen.Select(genPool, s_genOp.Array[5, 80], s_genOp.Array[1, 60], Gen.Bool)
+        var genPool = Gen.OneOf(s_genIndex.Array[2, 10], s_genDensePool);
+        Gen.Select(genPool, GenOp(shift).Array[5, 80], GenOp(shift).Array[1, 60], Gen.Bool)
             .Sample((pool, setup, during, marked) => Walk(shift, pool, setup, during, marked), iter: 200, threads: 1);
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(6)]
+    public void CursorWalk_WithPauses_VisitsEachEntryOnceInOrder(int shift)
+    {
+        // xas_find() / xas_find_marked() with xas_pause() at random points (the lock dropped
+        // mid-walk), and xas_next() / xas_prev() over a window, against the model.
+        var genPool = Gen.OneOf(s_genIndex.Array[2, 10], s_genDensePool);
+        Gen.Select(genPool, GenOp(shift).Array[1, 80], Gen.Bool.Array[1, 32], Gen.UInt, Gen.Int[0, 3])
+            .Sample((pool, ops, pauses, pick, markPick) => CursorWalk(shift, pool, ops, pauses, pick, markPick), iter: 200, threads: 1);
     }
 
     private static void Walk(int shift, ulong[] pool, Op[] setup, Op[] during, bool marked)
     {
         var xa = new XArray<Item>(shift);
-        var model = new Model();
+        var model = new XArrayModel();
         var items = Enumerable.Range(0, ItemCount).Select(i => new Item(i)).ToArray();
         foreach (var op in setup)
         {
@@ -135,8 +198,10 @@ public class XArrayPropertyTests
         xa.AssertInvariants();
         XaMark? mark = marked ? XaMark.Mark0 : null;
         var before = model.Entries(0, ulong.MaxValue, mark).ToList();
-        var everPresent = before.Select(e => (e.Index, e.Entry)).ToHashSet();
-        var touched = new HashSet<ulong>();
+        var initial = model.Snapshot();
+        var untouched = before.Select(e => e.Index).ToHashSet();
+        var everPresent = new HashSet<(ulong First, ulong Last, Item Entry)>();
+        AddPresent(model, everPresent);
         var seen = new List<ulong>();
         var next = 0;
         var walk = marked ? xa.EntriesMarked(XaMark.Mark0) : xa.Entries();
@@ -148,31 +213,168 @@ public class XArrayPropertyTests
                 Assert.Fail($"{where}: 0x{index:X} after 0x{seen[^1]:X}");
             }
 
-            Assert.True(everPresent.Contains((index, entry)), $"{where}: 0x{index:X} holds {entry}, which was never stored there");
-            Assert.True(seen.Count <= before.Count + during.Length, $"{where}: the walk does not end");
+            Assert.True(
+                everPresent.Any(p => p.First <= index && index <= p.Last && ReferenceEquals(p.Entry, entry)),
+                $"{where}: 0x{index:X} holds {entry}, which was never stored over it");
+            Assert.True(seen.Count <= everPresent.Count, $"{where}: the walk does not end");
             seen.Add(index);
             if (next < during.Length)
             {
                 var op = during[next++];
-                var at = pool[op.Slot % pool.Length];
-                touched.Add(at);
-                Apply(xa, model, items, op, at);
+                Apply(xa, model, items, op, pool[op.Slot % pool.Length]);
                 xa.AssertInvariants();
-                if (model.Load(at) is { } now)
-                {
-                    everPresent.Add((at, now));
-                }
+                AddPresent(model, everPresent);
+                untouched.RemoveWhere(first => !Unchanged(model, first, initial[first], marked));
             }
         }
 
-        var missed = before.Where(e => !touched.Contains(e.Index) && !seen.Contains(e.Index)).Select(e => $"0x{e.Index:X}").ToList();
+        var missed = before.Where(e => untouched.Contains(e.Index) && !seen.Contains(e.Index)).Select(e => $"0x{e.Index:X}").ToList();
         Assert.True(missed.Count == 0, $"shift {shift}: untouched entries not visited: {string.Join(", ", missed)}");
+    }
+
+    private static void AddPresent(XArrayModel model, HashSet<(ulong First, ulong Last, Item Entry)> present)
+    {
+        foreach (var e in model.All)
+        {
+            if (e.Content is Item item)
+            {
+                present.Add((e.First, e.Last, item));
+            }
+        }
+    }
+
+    /// <summary>Whether the entry that started at <paramref name="first"/> is still there, whole,
+    /// with the same content (and, for a marked walk, the same Mark0).</summary>
+    private static bool Unchanged(XArrayModel model, ulong first, (int Order, object Content, int Marks) was, bool marked) =>
+        model.Covering(first) is { } now
+        && now.First == first
+        && now.Order == was.Order
+        && ReferenceEquals(now.Content, was.Content)
+        && (!marked || ((now.Marks ^ was.Marks) & 1) == 0);
+
+    private static void CursorWalk(int shift, ulong[] pool, Op[] ops, bool[] pauses, uint pick, int markPick)
+    {
+        var xa = new XArray<Item>(shift);
+        var model = new XArrayModel();
+        var items = Enumerable.Range(0, ItemCount).Select(i => new Item(i)).ToArray();
+        foreach (var op in ops)
+        {
+            Apply(xa, model, items, op, pool[op.Slot % pool.Length]);
+        }
+
+        xa.AssertInvariants();
+        XaMark? mark = markPick == 0 ? null : s_marks[markPick - 1];
+        var start = PickIndex(model, pool, pick & 0xFFFF);
+        var max = (pick >> 16) % 3 == 0 ? ulong.MaxValue : PickIndex(model, pool, pick >> 16);
+        var what = $"shift {shift}, xas_find{(mark is null ? "" : $"_marked({mark})")} from 0x{start:X} to 0x{max:X}";
+
+        var expected = model.Entries(start, max, mark).ToList();
+        var xas = new XaState<Item>(xa, start);
+        var got = new List<(ulong Index, Item Entry)>();
+        var step = 0;
+        while (got.Count <= expected.Count)
+        {
+            var found = mark is { } m ? xas.FindMarked(max, m) : xas.Find(max);
+            if (found is null)
+            {
+                break;
+            }
+
+            got.Add((xas.Index, found));
+            if (pauses[step++ % pauses.Length])
+            {
+                xas.Pause();
+            }
+        }
+
+        AssertSameEntries(expected, got, what);
+        var again = mark is { } m2 ? xas.FindMarked(max, m2) : xas.Find(max);
+        Assert.True(again is null, $"{what}: found {again} at 0x{xas.Index:X} after the end");
+
+        var steps = (2 << shift) + 3;
+        foreach (var center in new[] { start, max, pool[0] })
+        {
+            StepWindow(xa, model, unchecked(center - (ulong)(steps / 2)), steps, forward: true, pauses, shift);
+            StepWindow(xa, model, unchecked(center + (ulong)(steps / 2)), steps, forward: false, pauses, shift);
+        }
+    }
+
+    /// <summary>An index to start or end a walk at: 0, a pool index, inside an entry, or an entry's last index.</summary>
+    private static ulong PickIndex(XArrayModel model, ulong[] pool, uint pick)
+    {
+        var n = (int)(pick / 4);
+        var entry = model.Count == 0 ? null : model.All[n % model.Count];
+        return (pick % 4, entry) switch
+        {
+            (0, _) => 0,
+            (2, { Order: > 0 } e) => e.First + (1UL << (e.Order - 1)),
+            (3, { } e) => e.Last,
+            _ => pool[n % pool.Length],
+        };
+    }
+
+    /// <summary>xas_next() (or xas_prev()) from <paramref name="from"/>, each step's entry against
+    /// the model; at some steps xas_pause() first, which moves past the whole entry (or empty slot
+    /// range) the cursor is at, so that the next step reads that index itself.</summary>
+    private static void StepWindow(XArray<Item> xa, XArrayModel model, ulong from, int steps, bool forward, bool[] pauses, int shift)
+    {
+        var delta = forward ? 1UL : ulong.MaxValue;
+        var xas = new XaState<Item>(xa, from);
+        var expect = from;
+        for (var i = 0; i < steps; i++)
+        {
+            var what = $"shift {shift}, xas_{(forward ? "next" : "prev")} from 0x{from:X}, step {i}";
+            var got = forward ? xas.Next() : xas.Prev();
+            Assert.True(expect == xas.Index, $"{what}: at 0x{xas.Index:X}, expected 0x{expect:X}");
+            var want = model.Load(expect);
+            Assert.True(ReferenceEquals(want, got), $"{what}: 0x{expect:X} read {got?.ToString() ?? "null"}, expected {want?.ToString() ?? "null"}");
+            expect = unchecked(expect + delta);
+            if (!pauses[(i * 7) % pauses.Length])
+            {
+                continue;
+            }
+
+            var at = xas.Index;
+            var wasBounds = xas.IsBounds;
+            xas.Pause();
+            if (wasBounds)
+            {
+                // The read ran off the tree: nothing is at or beyond the index, and pause keeps it.
+                Assert.True(model.All.All(e => e.Last < at), $"{what}: bounds at 0x{at:X}, but the model has entries beyond");
+                Assert.True(at == xas.Index, $"{what}: pause in bounds moved to 0x{xas.Index:X}");
+                continue;
+            }
+
+            if (model.Covering(at) is { } cover)
+            {
+                if (cover.Last == ulong.MaxValue)
+                {
+                    Assert.True(xas.IsBounds, $"{what}: pause after an entry ending at ulong.MaxValue is not bounds");
+                    return;
+                }
+
+                Assert.True(xas.Index == cover.Last + 1 && xas.IsRestart, $"{what}: pause in {cover} moved to 0x{xas.Index:X}");
+            }
+            else
+            {
+                if (xas.IsBounds)
+                {
+                    Assert.True(model.All.All(e => e.Last < at), $"{what}: pause in a hole at 0x{at:X} wrapped past entries");
+                    return;
+                }
+
+                Assert.True(xas.Index > at && xas.IsRestart, $"{what}: pause in a hole at 0x{at:X} moved to 0x{xas.Index:X}");
+                Assert.False(model.AnyOverlapping(at, xas.Index - 1), $"{what}: pause in a hole at 0x{at:X} skipped entries up to 0x{xas.Index:X}");
+            }
+
+            expect = xas.Index;
+        }
     }
 
     private static void Run(int shift, ulong[] pool, Op[] ops)
     {
         var xa = new XArray<Item>(shift);
-        var model = new Model();
+        var model = new XArrayModel();
         var items = Enumerable.Range(0, ItemCount).Select(i => new Item(i)).ToArray();
 
         for (var step = 0; step < ops.Length; step++)
@@ -198,7 +400,7 @@ public class XArrayPropertyTests
         Assert.Equal(0, xa.NodeCount);
     }
 
-    private static void Apply(XArray<Item> xa, Model model, Item[] items, Op op, ulong index)
+    private static void Apply(XArray<Item> xa, XArrayModel model, Item[] items, Op op, ulong index)
     {
         switch (op.Kind)
         {
@@ -244,12 +446,51 @@ public class XArrayPropertyTests
                 model.Release(index);
                 xa.Release(index);
                 break;
+            case OpKind.CursorStore:
+                Assert.Same(model.StoreOrder(index, op.Order, items[op.ItemId]), CursorStore(xa, index, op.Order, items[op.ItemId], null));
+                break;
+            case OpKind.CursorStoreNull:
+                Assert.Same(model.StoreOrder(index, op.Order, null), CursorStore(xa, index, op.Order, null, null));
+                break;
+            case OpKind.StoreRange:
+                Assert.Same(model.StoreRange(index, RangeLast(index, op.Length), items[op.ItemId]), xa.StoreRange(index, RangeLast(index, op.Length), items[op.ItemId]));
+                break;
+            case OpKind.StoreRangeNull:
+                Assert.Same(model.StoreRange(index, RangeLast(index, op.Length), null), xa.StoreRange(index, RangeLast(index, op.Length), null));
+                break;
+            case OpKind.StoreValue:
+                Assert.Same(model.Store(index, new XArrayModel.ValueEntry(op.Value)), xa.StoreValue(index, op.Value));
+                break;
+            case OpKind.CursorStoreValue:
+                Assert.Same(model.StoreOrder(index, op.Order, new XArrayModel.ValueEntry(op.Value)), CursorStore(xa, index, op.Order, null, op.Value));
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(op), op.Kind, "unknown operation");
         }
     }
 
-    private static void Compare(XArray<Item> xa, Model model, ulong[] pool, int shift)
+    private static ulong RangeLast(ulong first, int length) =>
+        ulong.MaxValue - first < (ulong)length ? ulong.MaxValue : first + (ulong)length;
+
+    /// <summary>XA_STATE_ORDER(), then xas_store() of the entry (or of xa_mk_value(value)) under the lock.</summary>
+    private static Item? CursorStore(XArray<Item> xa, ulong index, int order, Item? entry, ulong? value)
+    {
+        var xas = new XaState<Item>(xa, index, order);
+        Assert.Equal(index & ~XArrayModel.Mask(order), xas.Index);
+        xa.Lock.Lock();
+        try
+        {
+            var old = value is { } v ? xas.StoreValue(v) : xas.Store(entry);
+            Assert.Equal(Errno.None, xas.Error);
+            return old;
+        }
+        finally
+        {
+            xa.Lock.Unlock();
+        }
+    }
+
+    private static void Compare(XArray<Item> xa, XArrayModel model, ulong[] pool, int shift)
     {
         Assert.Equal(model.IsEmpty, xa.IsEmpty);
         foreach (var m in s_marks)
@@ -259,11 +500,7 @@ public class XArrayPropertyTests
 
         foreach (var index in pool)
         {
-            Assert.Same(model.Load(index), xa.Load(index));
-            foreach (var m in s_marks)
-            {
-                Assert.Equal(model.GetMark(index, m), xa.GetMark(index, m));
-            }
+            CompareIndex(xa, model, index);
         }
 
         AssertSameEntries(model.Entries(0, ulong.MaxValue, null), xa.Entries(), "Entries()");
@@ -289,11 +526,67 @@ public class XArrayPropertyTests
             CompareFind(xa, model, 0, unchecked(index - 1));
         }
 
-        Assert.Equal(model.Height(shift), xa.Height);
-        Assert.Equal(model.NodeCount(shift), xa.NodeCount);
+        CompareInsideMultiIndexEntries(xa, model);
+
+        Assert.True(model.Height(shift) == xa.Height, $"height {xa.Height}, expected {model.Height(shift)}");
+        Assert.True(model.NodeCount(shift) == xa.NodeCount, $"{xa.NodeCount} nodes, expected {model.NodeCount(shift)}");
     }
 
-    private static void CompareFind(XArray<Item> xa, Model model, ulong start, ulong max)
+    /// <summary>Load, order, value and marks of the entry covering one index.</summary>
+    private static void CompareIndex(XArray<Item> xa, XArrayModel model, ulong index)
+    {
+        var cover = model.Covering(index);
+        var want = cover?.Content as Item;
+        var got = xa.Load(index);
+        Assert.True(ReferenceEquals(want, got), $"Load({index:X}) is {got?.ToString() ?? "null"}, expected {want?.ToString() ?? "null"}");
+        var order = xa.GetOrder(index);
+        Assert.True((cover?.Order ?? 0) == order, $"GetOrder({index:X}) is {order}, expected that of {cover?.ToString() ?? "nothing"}");
+        var isValue = xa.TryLoadValue(index, out var value);
+        var wantValue = cover?.Content as XArrayModel.ValueEntry;
+        Assert.True(isValue == (wantValue is not null) && value == (wantValue?.Value ?? 0), $"TryLoadValue({index:X}) is {isValue} {value}, expected {cover?.ToString() ?? "nothing"}");
+        foreach (var m in s_marks)
+        {
+            Assert.True((cover?.HasMark(m) ?? false) == xa.GetMark(index, m), $"GetMark({index:X}, {m}) is {xa.GetMark(index, m)}, expected that of {cover?.ToString() ?? "nothing"}");
+        }
+    }
+
+    /// <summary>Reads, finds and bounded walks that start or end in the middle of a few multi-index entries.</summary>
+    private static void CompareInsideMultiIndexEntries(XArray<Item> xa, XArrayModel model)
+    {
+        var multi = model.All.Where(e => e.Order > 0).ToList();
+        var picked = multi.Take(2).Concat(multi.Skip(Math.Max(2, multi.Count - 2))).ToList();
+        var middles = new List<ulong>();
+        foreach (var e in picked)
+        {
+            var mid = e.First + (1UL << (e.Order - 1));
+            middles.Add(mid);
+            CompareIndex(xa, model, e.First);
+            CompareIndex(xa, model, mid);
+            CompareIndex(xa, model, e.Last);
+            if (e.Last != ulong.MaxValue)
+            {
+                CompareIndex(xa, model, e.Last + 1);
+            }
+
+            CompareFind(xa, model, mid, ulong.MaxValue);
+            CompareFind(xa, model, mid, mid);
+            CompareFind(xa, model, e.Last, e.Last);
+            AssertSameEntries(model.Entries(mid, ulong.MaxValue, null), xa.Entries(mid), $"Entries({mid:X})");
+        }
+
+        for (var i = 0; i < middles.Count; i++)
+        {
+            var start = middles[i];
+            var max = middles[(i + 1) % middles.Count];
+            AssertSameEntries(model.Entries(start, max, null), xa.Entries(start, max), $"Entries({start:X}, {max:X})");
+            foreach (var m in s_marks)
+            {
+                AssertSameEntries(model.Entries(start, max, m), xa.EntriesMarked(m, start, max), $"EntriesMarked({m}, {start:X}, {max:X})");
+            }
+        }
+    }
+
+    private static void CompareFind(XArray<Item> xa, XArrayModel model, ulong start, ulong max)
     {
         CompareOneFind(xa, model, start, max, null);
         foreach (var m in s_marks)
@@ -302,7 +595,7 @@ public class XArrayPropertyTests
         }
     }
 
-    private static void CompareOneFind(XArray<Item> xa, Model model, ulong start, ulong max, XaMark? mark)
+    private static void CompareOneFind(XArray<Item> xa, XArrayModel model, ulong start, ulong max, XaMark? mark)
     {
         var expected = model.Entries(start, max, mark).Take(1).ToList();
         var index = start;
@@ -331,153 +624,6 @@ public class XArrayPropertyTests
         for (var i = 0; i < e.Count; i++)
         {
             Assert.True(e[i].Index == a[i].Index && ReferenceEquals(e[i].Entry, a[i].Entry), text);
-        }
-    }
-
-    /// <summary>The reference: what lib/xarray.c's normal API does, on plain collections.</summary>
-    private sealed class Model
-    {
-        private readonly SortedDictionary<ulong, Item> _entries = [];
-        private readonly HashSet<ulong> _reserved = [];
-        private readonly HashSet<ulong>[] _marks = [[], [], []];
-
-        public bool IsEmpty => _entries.Count == 0 && _reserved.Count == 0;
-
-        public Item? Load(ulong index) => _entries.GetValueOrDefault(index);
-
-        public bool Marked(XaMark m) => _marks[(int)m].Count > 0;
-
-        public bool GetMark(ulong index, XaMark m) => _marks[(int)m].Contains(index);
-
-        /// <summary>xa_store: NULL erases (and clears marks); anything else replaces, keeping marks.</summary>
-        public Item? Store(ulong index, Item? entry)
-        {
-            var previous = Load(index);
-            _reserved.Remove(index);
-            if (entry is null)
-            {
-                _entries.Remove(index);
-                ClearMarks(index);
-            }
-            else
-            {
-                _entries[index] = entry;
-            }
-
-            return previous;
-        }
-
-        public bool Insert(ulong index, Item entry)
-        {
-            if (IsPresent(index))
-            {
-                return false;
-            }
-
-            _entries[index] = entry;
-            return true;
-        }
-
-        /// <summary>xa_cmpxchg: a reservation is XA_ZERO_ENTRY, which no caller's old value matches; it reads back as NULL.</summary>
-        public Item? CmpXchg(ulong index, Item? old, Item? entry)
-        {
-            if (_reserved.Contains(index))
-            {
-                return null;
-            }
-
-            var current = Load(index);
-            if (ReferenceEquals(current, old))
-            {
-                Store(index, entry);
-            }
-
-            return current;
-        }
-
-        public void Reserve(ulong index)
-        {
-            if (!IsPresent(index))
-            {
-                _reserved.Add(index);
-            }
-        }
-
-        public void Release(ulong index)
-        {
-            if (_reserved.Remove(index))
-            {
-                ClearMarks(index);
-            }
-        }
-
-        public void SetMark(ulong index, XaMark m)
-        {
-            if (IsPresent(index))
-            {
-                _marks[(int)m].Add(index);
-            }
-        }
-
-        public void ClearMark(ulong index, XaMark m) => _marks[(int)m].Remove(index);
-
-        /// <summary>Entries (not reservations) in [start, max], optionally only those with a mark.</summary>
-        public IEnumerable<(ulong Index, Item Entry)> Entries(ulong start, ulong max, XaMark? mark)
-        {
-            foreach (var (index, entry) in _entries)
-            {
-                if (index < start || index > max)
-                {
-                    continue;
-                }
-
-                if (mark is { } m && !_marks[(int)m].Contains(index))
-                {
-                    continue;
-                }
-
-                yield return (index, entry);
-            }
-        }
-
-        /// <summary>Levels the kernel's tree has: just enough for the highest occupied slot.</summary>
-        public int Height(int shift)
-        {
-            var max = Occupied().DefaultIfEmpty(0UL).Max();
-            if (max == 0)
-            {
-                return 0;
-            }
-
-            var bits = 64 - BitOperations.LeadingZeroCount(max);
-            return (bits + shift - 1) / shift;
-        }
-
-        /// <summary>Nodes the kernel's tree has: at each level, one per distinct prefix above it.</summary>
-        public int NodeCount(int shift)
-        {
-            var height = Height(shift);
-            var occupied = Occupied().ToList();
-            var nodes = 0;
-            for (var level = 0; level < height; level++)
-            {
-                var prefixBits = shift * (level + 1);
-                nodes += prefixBits >= 64 ? 1 : occupied.Select(i => i >> prefixBits).Distinct().Count();
-            }
-
-            return nodes;
-        }
-
-        private IEnumerable<ulong> Occupied() => _entries.Keys.Concat(_reserved);
-
-        private bool IsPresent(ulong index) => _entries.ContainsKey(index) || _reserved.Contains(index);
-
-        private void ClearMarks(ulong index)
-        {
-            foreach (var set in _marks)
-            {
-                set.Remove(index);
-            }
         }
     }
 }
