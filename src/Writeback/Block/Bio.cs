@@ -167,6 +167,11 @@ public sealed class Bio
         Device.Submit(this);
     }
 
+    /// <summary>Waits for this polled bio (<see cref="BioOpFlags.Polled"/>) and completes it in the
+    /// calling task (bio_poll()).</summary>
+    /// <remarks>Context: Process context, the submitter.</remarks>
+    public void Poll() => Device.Poll(this);
+
     /// <summary>Completes the bio (bio_endio()): chain accounting, the hop to the parent, the
     /// deferral decision for a flagged bio, then the callback.</summary>
     /// <remarks>Context: Any context: hardirq, softirq or task, as the device completes.</remarks>
@@ -199,6 +204,11 @@ public sealed class Bio
         var layer = bio.Device.Layer;
         if (bio.Flagged(BioFlags.CompleteInTask) && layer.ShouldDefer())
         {
+            if (bio.EndIoHandler is null)
+            {
+                Bug.Fail("bio_endio: BIO_COMPLETE_IN_TASK set on a bio with no bi_end_io");
+            }
+
             bio.MarkEnded(Deferred);
             layer.Defer(bio);
             return;

@@ -60,6 +60,10 @@ public abstract class BlockDevice
         Dispatch(bio);
     }
 
+    /// <summary>Waits for a polled bio and completes it in the caller's context (bio_poll()).</summary>
+    /// <exception cref="NotSupportedException">The device does not poll.</exception>
+    protected internal virtual void Poll(Bio bio) => throw new NotSupportedException($"{Name} does not support polled I/O");
+
     /// <summary>Starts the I/O of one bio that fits the limits; the device calls
     /// <see cref="Bio.Endio"/> when it completes, in whatever context it completes in.</summary>
     protected abstract void SubmitToDriver(Bio bio);

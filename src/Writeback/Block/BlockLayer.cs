@@ -13,12 +13,15 @@ public sealed class BlockLayer
 {
     private readonly BioTaskCompleter _completer;
     private readonly PerCpu<CompletionCounters> _counters;
+    private readonly PerCpu<BioLlist> _done;
 
     private BlockLayer(Machine machine, BlockLayerOptions options)
     {
         Machine = machine;
         Options = options;
         _counters = new PerCpu<CompletionCounters>(machine, _ => new CompletionCounters());
+        _done = new PerCpu<BioLlist>(machine, _ => new BioLlist());
+        machine.OpenSoftirq(Softirq.Block, BlockSoftirq);
         _completer = options.Variant switch
         {
             TaskCompletionVariant.V4 => new V4Completer(this),
@@ -86,6 +89,18 @@ public sealed class BlockLayer
     /// <remarks>Context: Process context. May sleep.</remarks>
     public void FlushDeferred() => _completer.FlushAll();
 
+    /// <summary>For a driver's interrupt handler: completes <paramref name="bio"/> from
+    /// BLOCK_SOFTIRQ on this CPU instead of in the handler.</summary>
+    /// <remarks>Kernel: blk_mq_raise_softirq() and blk_done_softirq(): the CPU's done list, drained
+    /// in completion order at irq exit. Context: Hardirq (or any context; the softirq then runs at
+    /// the next point where bottom halves are enabled).</remarks>
+    public void CompleteInSoftirq(Bio bio)
+    {
+        ArgumentNullException.ThrowIfNull(bio);
+        _done[Context.RawSmpProcessorId].Add(bio);
+        Machine.RaiseSoftirq(Softirq.Block);
+    }
+
     /// <summary>The deferral decision for the current context.</summary>
     internal bool ShouldDefer() => Options.Decision == DeferralDecision.NotInTask ? !Context.InTask : Context.BioInAtomic;
 
@@ -148,9 +163,20 @@ public sealed class BlockLayer
             c.ForeignDrains++;
         }
 
-        if (Context.SmpProcessorId != batchCpu)
+        if (Context.RawSmpProcessorId != batchCpu)
         {
             c.RemoteDrains++;
+        }
+    }
+
+    private void BlockSoftirq(Cpu cpu)
+    {
+        for (var bio = _done[cpu.Id].DelAllFifo(); bio is not null;)
+        {
+            var next = bio.Next;
+            bio.Next = null;
+            bio.Endio();
+            bio = next;
         }
     }
 

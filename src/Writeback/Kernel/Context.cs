@@ -231,6 +231,32 @@ public static class Context
         t.Cpu!.Point(t, costs.PointNs + (bytes * costs.CopyPsPerByte / 1000));
     }
 
+    /// <summary>Busy-waits for <paramref name="ns"/> nanoseconds on this CPU, taking interrupts
+    /// if they are enabled: the time passes on the deterministic engine's clock, or on the host's.</summary>
+    /// <remarks>Kernel: ndelay(). Context: Any context.</remarks>
+    public static void Ndelay(long ns)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(ns);
+        var t = Current.TaskOrNull;
+        if (t is null || ns == 0)
+        {
+            return;
+        }
+
+        if (t.Machine.TimesAreModelled)
+        {
+            t.Cpu!.Point(t, ns);
+            return;
+        }
+
+        var until = t.Machine.NowNs + ns;
+        var step = t.Machine.Options.Costs.PointNs;
+        while (t.Machine.NowNs < until)
+        {
+            t.Cpu!.Point(t, step);
+        }
+    }
+
     // ---- internal helpers shared with the locks ----
 
     internal static void IrqDisable(TaskStruct t, in CodeSite site, LockClass? cls)

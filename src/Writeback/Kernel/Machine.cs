@@ -54,6 +54,10 @@ public sealed partial class Machine : IDisposable
         InitHotplug();
     }
 
+    /// <summary>A seeded random stream for model code, named so that adding a stream does not
+    /// change the draws of another (the same name on the same seed gives the same stream).</summary>
+    public Prandom CreatePrandom(string name) => Prandom.ForStream(Options.Seed, name);
+
     /// <summary>Creates a machine; throws naming the first invalid option.</summary>
     public static Machine Create(MachineOptions options)
     {
