@@ -9,21 +9,87 @@ public sealed partial class XArray<T>
 {
     private IEnumerable<(ulong Index, T Entry)> Iterate(ulong start, ulong max, int mark)
     {
-        // The cursor stays in the node it found the last entry in, as xas_next_entry() does, so
-        // that a walk costs a slot scan per entry rather than a descent from the head.
+        // The cursor stays in the node it found the last entry in, as xas_next_entry() does: in a
+        // leaf the walk goes slot by slot (passing over siblings, values and reservations), and
+        // only a leaf's end or a retry entry costs a climb or a fresh descent.
         var index = start;
         var found = FindCore(ref index, max, mark, raw: false, out var node, out var slot);
         while (found is not null)
         {
+            if (node is null)
+            {
+                yield return (index, Unsafe.As<T>(found));
+                yield break;
+            }
+
+            // Each entry's extent is read before it is yielded: the caller may change the array
+            // meanwhile, and the walk must go on after the entry as it was, never before it.
+            var firstRun = RunLength(node, slot);
             yield return (index, Unsafe.As<T>(found));
-            var end = EntryLast(node, slot, index);
-            if (end >= max || node is null)
+            if (node.Shift != 0)
+            {
+                var end = EntryFirst(node, slot, index) + (((ulong)firstRun << node.Shift) - 1);
+                if (end >= max)
+                {
+                    yield break;
+                }
+
+                found = Continue(node, end + 1, max, mark, out index, out node, out slot);
+                continue;
+            }
+
+            var leafBase = NodeBase(node, index);
+            var retryAt = 0UL;
+            for (var i = slot + firstRun; i < _chunkSize; i++)
+            {
+                if (mark >= 0 && (i = NextMarked(node, i, mark)) < 0)
+                {
+                    break;
+                }
+
+                var e = Volatile.Read(ref node.Slots[i]);
+                if (e is null)
+                {
+                    continue;
+                }
+
+                var at = leafBase + (ulong)i;
+                if (at > max)
+                {
+                    yield break;
+                }
+
+                if (e is XaInternal)
+                {
+                    if (ReferenceEquals(e, XaInternal.Retry))
+                    {
+                        retryAt = at;
+                        break;
+                    }
+
+                    continue;
+                }
+
+                var run = RunLength(node, i);
+                yield return (at, Unsafe.As<T>(e));
+                i += run - 1;
+            }
+
+            if (retryAt != 0)
+            {
+                // The leaf left the tree under us: find the rest from the head.
+                index = retryAt;
+                found = FindCore(ref index, max, mark, raw: false, out node, out slot);
+                continue;
+            }
+
+            var after = leafBase + (ulong)_chunkSize;
+            if (after == 0 || after > max)
             {
                 yield break;
             }
 
-            index = end + 1;
-            found = Continue(node, index, max, mark, out index, out node, out slot);
+            found = Continue(node, after, max, mark, out index, out node, out slot);
         }
     }
 

@@ -200,7 +200,7 @@ public sealed class XaState<T>
             return;
         }
 
-        var next = (_node is null ? Index : Array.EntryLast(_node, _slot, Index)) + 1;
+        var next = EndOfWalkedEntry() + 1;
         Index = next;
         _status = next == 0 ? Status.Bounds : Status.Restart;
     }
@@ -226,6 +226,10 @@ public sealed class XaState<T>
         Restart();
         return true;
     }
+
+    /// <summary>The last index of the entry (or hole) the cursor is at, read now; never before
+    /// <see cref="Index"/>, even if the array changed since the walk.</summary>
+    private ulong EndOfWalkedEntry() => _node is null ? Index : Math.Max(Index, Array.EntryLast(_node, _slot, Index));
 
     private void Restart()
     {
@@ -284,7 +288,7 @@ public sealed class XaState<T>
         var from = Index;
         if (_status == Status.Walked)
         {
-            from = (_node is null ? Index : Array.EntryLast(_node, _slot, Index)) + 1;
+            from = EndOfWalkedEntry() + 1;
             if (from == 0)
             {
                 _status = Status.Bounds;
