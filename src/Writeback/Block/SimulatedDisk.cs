@@ -220,7 +220,15 @@ public abstract class SimulatedDisk : BlockDevice
             return;
         }
 
-        Layer.Machine.RaiseIrqIn(latency, IrqCpu(cpu), Name, () => Interrupt(req));
+        if (latency == 0)
+        {
+            // Done at once: the interrupt is raised now rather than through the timer.
+            Layer.Machine.RaiseIrq(IrqCpu(cpu), Name, () => Interrupt(req));
+        }
+        else
+        {
+            Layer.Machine.RaiseIrqIn(latency, IrqCpu(cpu), Name, () => Interrupt(req));
+        }
     }
 
     private int IrqCpu(int submitter) => Options.Affinity switch
@@ -328,8 +336,14 @@ public abstract class SimulatedDisk : BlockDevice
 
     private void ReleaseTag(HardwareQueue queue)
     {
+        // Under the lock, so that a bio going onto the backlog either gets this tag or is seen here.
         _lock.Lock();
         var next = queue.Backlog.Count > 0 ? queue.Backlog.Dequeue() : default;
+        if (next.Bio is null)
+        {
+            queue.PutTag();
+        }
+
         _lock.Unlock();
         if (next.Bio is not null)
         {
@@ -338,7 +352,6 @@ public abstract class SimulatedDisk : BlockDevice
             return;
         }
 
-        queue.PutTag();
         if (queue.TagWaiters.HasSleeper)
         {
             queue.TagWaiters.WakeUp();

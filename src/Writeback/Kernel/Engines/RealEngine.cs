@@ -378,9 +378,21 @@ internal sealed class RealEngine : Engine
         {
             (long Due, Action<long> Action) next;
             bool have;
+            var wait = 0L;
+
+            // Peek and take under one hold of the lock: an earlier event added meanwhile must not
+            // be taken in place of the one that was found due (which would then run twice).
             lock (_eventsLock)
             {
                 have = _events.TryPeek(out next, out _);
+                if (have)
+                {
+                    wait = next.Due - GlobalNow();
+                    if (wait <= 0)
+                    {
+                        _events.Dequeue();
+                    }
+                }
             }
 
             if (!have)
@@ -389,16 +401,10 @@ internal sealed class RealEngine : Engine
                 continue;
             }
 
-            var wait = next.Due - GlobalNow();
             if (wait > 0)
             {
                 _eventSignal.Wait(TimeSpan.FromTicks(Math.Max(1, wait / 100)));
                 continue;
-            }
-
-            lock (_eventsLock)
-            {
-                _events.Dequeue();
             }
 
             try
