@@ -14,12 +14,12 @@ namespace Writeback.Block;
 /// order; the worker queues itself immediately (inodegc's delay is a separate knob).</remarks>
 internal sealed class CpumaskCompleter : BioTaskCompleter
 {
-    private readonly PerCpu<Batch> _batches;
+    private readonly PerCpu<CompletionBatch<BioLlist, WorkStruct>> _batches;
     private readonly long[] _mask;
 
     public CpumaskCompleter(BlockLayer layer) : base(layer, AllocWorkqueue(layer))
     {
-        _batches = new PerCpu<Batch>(Machine, cpu => new Batch(cpu, Work));
+        _batches = new PerCpu<CompletionBatch<BioLlist, WorkStruct>>(Machine, cpu => new CompletionBatch<BioLlist, WorkStruct>(cpu, fn => new WorkStruct(fn), Work));
         _mask = new long[(Machine.Cpus.Count + 63) / 64];
     }
 
@@ -55,7 +55,7 @@ internal sealed class CpumaskCompleter : BioTaskCompleter
         Workqueue.Flush();
     }
 
-    private void Work(Batch batch)
+    private void Work(CompletionBatch<BioLlist, WorkStruct> batch)
     {
         var first = batch.List.DelAllFifo();
         Context.Point();
@@ -65,20 +65,5 @@ internal sealed class CpumaskCompleter : BioTaskCompleter
             Layer.CountDrain(batch.Cpu, batch.Cpu);
             Layer.CompleteBatch(first, byHotplug: false);
         }
-    }
-
-    private sealed class Batch
-    {
-        public Batch(int cpu, Action<Batch> fn)
-        {
-            Cpu = cpu;
-            Work = new WorkStruct(_ => fn(this));
-        }
-
-        public int Cpu { get; }
-
-        public BioLlist List { get; } = new();
-
-        public WorkStruct Work { get; }
     }
 }

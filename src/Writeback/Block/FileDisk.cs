@@ -11,10 +11,13 @@ public sealed class FileDisk : SimulatedDisk, IDisposable
     /// <summary>Opens (or creates) the disk image at <paramref name="path"/>.</summary>
     /// <exception cref="InvalidDataException">The file exists but is not a whole number of sectors.</exception>
     public FileDisk(BlockLayer layer, string path, DiskOptions? options = null)
-        : this(layer, options ?? new DiskOptions(), new FileMedia(path, (options ?? new DiskOptions()).CapacityBytes))
+        : this(layer, Checked(layer, options ?? new DiskOptions()), path)
     {
-        Path = path;
     }
+
+    // The options are checked before the file is opened, so bad options leave no file behind.
+    private FileDisk(BlockLayer layer, DiskOptions options, string path)
+        : this(layer, options, new FileMedia(path, options.CapacityBytes)) => Path = path;
 
     private FileDisk(BlockLayer layer, DiskOptions options, FileMedia media)
         : base(layer, options, media) => _file = media;

@@ -12,11 +12,11 @@ namespace Writeback.Block;
 /// if bios wait. At init the work of every offline CPU starts disabled.</remarks>
 internal sealed class MergedCompleter : BioTaskCompleter
 {
-    private readonly PerCpu<Batch> _batches;
+    private readonly PerCpu<CompletionBatch<BioList, WorkStruct>> _batches;
 
     public MergedCompleter(BlockLayer layer) : base(layer, AllocWorkqueue(layer))
     {
-        _batches = new PerCpu<Batch>(Machine, cpu => new Batch(cpu, Work));
+        _batches = new PerCpu<CompletionBatch<BioList, WorkStruct>>(Machine, cpu => new CompletionBatch<BioList, WorkStruct>(cpu, fn => new WorkStruct(fn), Work));
         for (var cpu = 0; cpu < _batches.Count; cpu++)
         {
             if (!Machine.Cpus[cpu].IsOnline)
@@ -42,7 +42,7 @@ internal sealed class MergedCompleter : BioTaskCompleter
         }
     }
 
-    private void Work(Batch batch)
+    private void Work(CompletionBatch<BioList, WorkStruct> batch)
     {
         // The batch comes from the work item (container_of), never from the running CPU.
         while (true)
@@ -74,19 +74,4 @@ internal sealed class MergedCompleter : BioTaskCompleter
 
     // The CPU is dead and its work disabled: nobody else touches the list.
     private void Dead(int cpu) => Layer.CompleteBatch(_batches[cpu].List.Steal(), byHotplug: true);
-
-    private sealed class Batch
-    {
-        public Batch(int cpu, Action<Batch> fn)
-        {
-            Cpu = cpu;
-            Work = new WorkStruct(_ => fn(this));
-        }
-
-        public int Cpu { get; }
-
-        public BioList List { get; } = new();
-
-        public WorkStruct Work { get; }
-    }
 }

@@ -28,13 +28,8 @@ public abstract class SimulatedDisk : BlockDevice
     private long _flushes;
 
     private protected SimulatedDisk(BlockLayer layer, DiskOptions options, IDiskMedia media)
-        : base(layer, Validated(options).Name, media.CapacitySectors, options.Limits)
+        : base(layer, Checked(layer, options).Name, media.CapacitySectors, options.Limits)
     {
-        if (options.Affinity == IrqAffinity.Fixed && options.IrqCpu >= layer.Machine.Cpus.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.IrqCpu, $"IrqCpu {options.IrqCpu} is not a CPU of this {layer.Machine.Cpus.Count}-CPU machine");
-        }
-
         Options = options;
         _media = media;
         _cache = options.WriteCache ? new VolatileCache(options.WriteCacheBytes) : null;
@@ -195,10 +190,18 @@ public abstract class SimulatedDisk : BlockDevice
         Start(bio, queue, cpu);
     }
 
-    private static DiskOptions Validated(DiskOptions options)
+    /// <summary>Validates <paramref name="options"/> for a disk on <paramref name="layer"/>'s
+    /// machine (before any media is opened) and returns them.</summary>
+    private protected static DiskOptions Checked(BlockLayer layer, DiskOptions options)
     {
+        ArgumentNullException.ThrowIfNull(layer);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (options.Affinity == IrqAffinity.Fixed && options.IrqCpu >= layer.Machine.Cpus.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.IrqCpu, $"IrqCpu {options.IrqCpu} is not a CPU of this {layer.Machine.Cpus.Count}-CPU machine");
+        }
+
         return options;
     }
 

@@ -13,11 +13,11 @@ namespace Writeback.Block;
 /// work is queued on the facility's own per-CPU workqueue so that its traffic is comparable.</remarks>
 internal sealed class V4Completer : BioTaskCompleter
 {
-    private readonly PerCpu<Batch> _batches;
+    private readonly PerCpu<CompletionBatch<BioList, WorkStruct>> _batches;
 
     public V4Completer(BlockLayer layer) : base(layer, AllocWorkqueue(layer))
     {
-        _batches = new PerCpu<Batch>(Machine, cpu => new Batch(cpu, Work));
+        _batches = new PerCpu<CompletionBatch<BioList, WorkStruct>>(Machine, cpu => new CompletionBatch<BioList, WorkStruct>(cpu, fn => new WorkStruct(fn), Work));
         Machine.CpuhpSetupState(CpuHpPhase.BpPrepareDyn, "block/bio:complete:dead", null, Dead);
     }
 
@@ -34,7 +34,7 @@ internal sealed class V4Completer : BioTaskCompleter
         }
     }
 
-    private void Work(Batch owner)
+    private void Work(CompletionBatch<BioList, WorkStruct> owner)
     {
         while (true)
         {
@@ -53,19 +53,4 @@ internal sealed class V4Completer : BioTaskCompleter
     }
 
     private void Dead(int cpu) => Layer.CompleteBatch(_batches[cpu].List.Steal(), byHotplug: true);
-
-    private sealed class Batch
-    {
-        public Batch(int cpu, Action<Batch> fn)
-        {
-            Cpu = cpu;
-            Work = new WorkStruct(_ => fn(this));
-        }
-
-        public int Cpu { get; }
-
-        public BioList List { get; } = new();
-
-        public WorkStruct Work { get; }
-    }
 }

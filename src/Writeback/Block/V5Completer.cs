@@ -11,11 +11,11 @@ namespace Writeback.Block;
 /// taken list is reversed so that callbacks run in completion order, as a FIFO would.</remarks>
 internal sealed class V5Completer : BioTaskCompleter
 {
-    private readonly PerCpu<Batch> _batches;
+    private readonly PerCpu<CompletionBatch<BioLlist, DelayedWork>> _batches;
 
     public V5Completer(BlockLayer layer) : base(layer, AllocWorkqueue(layer))
     {
-        _batches = new PerCpu<Batch>(Machine, cpu => new Batch(cpu, Work));
+        _batches = new PerCpu<CompletionBatch<BioLlist, DelayedWork>>(Machine, cpu => new CompletionBatch<BioLlist, DelayedWork>(cpu, fn => new DelayedWork(fn), Work));
         Machine.CpuhpSetupState(CpuHpPhase.BpPrepareDyn, "block/bio:complete:dead", null, Dead);
     }
 
@@ -45,7 +45,7 @@ internal sealed class V5Completer : BioTaskCompleter
         Workqueue.Flush();
     }
 
-    private void Work(Batch batch)
+    private void Work(CompletionBatch<BioLlist, DelayedWork> batch)
     {
         while (batch.List.DelAllFifo() is { } first)
         {
@@ -55,19 +55,4 @@ internal sealed class V5Completer : BioTaskCompleter
     }
 
     private void Dead(int cpu) => Layer.CompleteBatch(_batches[cpu].List.DelAllFifo(), byHotplug: true);
-
-    private sealed class Batch
-    {
-        public Batch(int cpu, Action<Batch> fn)
-        {
-            Cpu = cpu;
-            Work = new DelayedWork(_ => fn(this));
-        }
-
-        public int Cpu { get; }
-
-        public BioLlist List { get; } = new();
-
-        public DelayedWork Work { get; }
-    }
 }
