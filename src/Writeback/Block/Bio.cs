@@ -19,6 +19,8 @@ public sealed class Bio
     private const int Ending = 2;
 
     private readonly List<BioVec> _vecs = [];
+    private Action<Bio>? _endIo;
+    private int _invoking;
     private int _remaining = 1;
     private int _flags;
     private int _endState;
@@ -57,7 +59,14 @@ public sealed class Bio
     public object? Private { get; set; }
 
     /// <summary>The callback run on completion (bi_end_io).</summary>
-    public Action<Bio>? EndIoHandler { get; set; }
+    /// <remarks>Only <see cref="Endio"/> and the task-completion worker may call it: calling it
+    /// directly bypasses the deferral. With <see cref="BlockLayerOptions.Checked"/> (a checked
+    /// build), what this property returns is a guard that reports such a call as a bug.</remarks>
+    public Action<Bio>? EndIoHandler
+    {
+        get => _endIo is not null && Device.Layer.Options.Checked ? CheckedCall : _endIo;
+        set => _endIo = value;
+    }
 
     /// <summary>The bio this one is chained to, or null (a chain child's bi_private).</summary>
     public Bio? Parent { get; private set; }
@@ -101,7 +110,7 @@ public sealed class Bio
     public void Chain(Bio parent)
     {
         ArgumentNullException.ThrowIfNull(parent);
-        if (Parent is not null || EndIoHandler is not null)
+        if (Parent is not null || _endIo is not null)
         {
             throw new InvalidOperationException("bio_chain: the child already has a parent or an end_io");
         }
@@ -154,7 +163,7 @@ public sealed class Bio
     /// Context: Any context the device allows; usually process context.</remarks>
     public void Submit()
     {
-        if (Flagged(BioFlags.CompleteInTask) && EndIoHandler is null && Parent is null)
+        if (Flagged(BioFlags.CompleteInTask) && _endIo is null && Parent is null)
         {
             Bug.Fail("submit_bio: BIO_COMPLETE_IN_TASK set on a bio with no bi_end_io");
         }
@@ -204,7 +213,7 @@ public sealed class Bio
         var layer = bio.Device.Layer;
         if (bio.Flagged(BioFlags.CompleteInTask) && layer.ShouldDefer())
         {
-            if (bio.EndIoHandler is null)
+            if (bio._endIo is null)
             {
                 Bug.Fail("bio_endio: BIO_COMPLETE_IN_TASK set on a bio with no bi_end_io");
             }
@@ -216,7 +225,7 @@ public sealed class Bio
 
         bio.MarkEnded(Ending);
         layer.CountInline(bio);
-        bio.EndIoHandler?.Invoke(bio);
+        bio.Invoke();
     }
 
     /// <summary>Runs the callback of a bio the facility deferred: from its worker or a drain.</summary>
@@ -228,11 +237,39 @@ public sealed class Bio
             Bug.Fail("bio_complete_work_fn: a deferred bio was completed twice or was never deferred");
         }
 
-        EndIoHandler!.Invoke(this);
+        Invoke();
     }
 
     /// <summary>Re-queues a bio from inside its running callback (the dynamic helper).</summary>
     internal bool TryRedefer() => Interlocked.CompareExchange(ref _endState, Deferred, Ending) == Ending;
+
+    private void Invoke()
+    {
+        if (_endIo is not { } f)
+        {
+            return;
+        }
+
+        Interlocked.Increment(ref _invoking);
+        try
+        {
+            f(this);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _invoking);
+        }
+    }
+
+    private static void CheckedCall(Bio bio)
+    {
+        if (Volatile.Read(ref bio._invoking) == 0)
+        {
+            Bug.Fail($"bi_end_io of the bio for sector {bio.Sector} called directly, bypassing bio_endio()");
+        }
+
+        bio._endIo!(bio);
+    }
 
     private void MarkEnded(int state)
     {
