@@ -10,24 +10,28 @@ namespace Writeback.Mm;
 /// mark-dirty and start/end writeback <c>_irqsave</c>, tag-for-writeback <c>_irq</c> with a pause
 /// every 4096 entries — and plain in <see cref="CompletionMode.Task"/> (or when
 /// <see cref="PageCacheOptions.ForcePlainLock"/> forces it). Lookups take no lock.</remarks>
-public sealed class AddressSpace
+public sealed partial class AddressSpace
 {
     /// <summary>Entries tagged per hold of the lock before it is dropped (XA_CHECK_SCHED).</summary>
     public const int CheckSched = 4096;
 
     private long _nrPages;
 
-    /// <summary>An empty mapping in <paramref name="cache"/>.</summary>
-    public AddressSpace(PageCache cache, string name = "mapping")
+    /// <summary>An empty mapping in <paramref name="cache"/>, owned by <paramref name="ops"/> (null: nothing to write back to).</summary>
+    public AddressSpace(PageCache cache, string name = "mapping", IAddressSpaceOperations? ops = null)
     {
         ArgumentNullException.ThrowIfNull(cache);
         Cache = cache;
         Name = name;
+        Ops = ops;
         Pages = new XArray<Folio>(PageCache.PagesLockClass, cache.IrqSafeLock ? XaLockType.Irq : XaLockType.Plain);
     }
 
     /// <summary>The page cache.</summary>
     public PageCache Cache { get; }
+
+    /// <summary>The owner's operations (a_ops).</summary>
+    public IAddressSpaceOperations? Ops { get; }
 
     /// <summary>A name for reports.</summary>
     public string Name { get; }
