@@ -1,0 +1,81 @@
+using Writeback.Kernel;
+
+namespace Writeback.Mm;
+
+/// <summary>Truncation of a mapping's cache, and its tag invariants (mm/truncate.c).</summary>
+public sealed partial class AddressSpace
+{
+    /// <summary>Removes every folio from byte <paramref name="from"/> on, waiting for writeback of
+    /// each; zeroes the tail of a folio that straddles <paramref name="from"/>.</summary>
+    /// <remarks>Kernel: truncate_inode_pages_range(): lock each folio, wait for its writeback,
+    /// clear it and delete it from i_pages (xa_lock_irq); a partial folio is zeroed past the
+    /// boundary and kept. Context: Process context. May sleep.</remarks>
+    public void TruncatePages(long from)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(from);
+        var index = (ulong)from / Folio.PageSize;
+        if (from % Folio.PageSize != 0)
+        {
+            if (GetFolio(index) is { } partial)
+            {
+                partial.Lock();
+                partial.WaitWriteback();
+                var start = (int)(from - ((long)partial.Index * Folio.PageSize));
+                partial.Data.AsSpan(start).Clear();
+                partial.Unlock();
+                partial.Put();
+            }
+
+            index++;
+        }
+
+        while (true)
+        {
+            var at = index;
+            if (Pages.Find(ref at, ulong.MaxValue) is null || GetFolio(at) is not { } folio)
+            {
+                return;
+            }
+
+            folio.Lock();
+            folio.WaitWriteback();
+            if (ReferenceEquals(folio.Mapping, this))
+            {
+                folio.ClearDirtyForIo();
+                RemoveFolio(folio);
+            }
+
+            folio.Unlock();
+            folio.Put();
+        }
+    }
+
+    /// <summary>Checks, for a quiescent mapping, that the tags agree with the folio bits: WRITEBACK
+    /// exactly on folios under writeback; DIRTY on every dirty folio, and on a clean one only while
+    /// it is locked (between clear-dirty-for-io and start-writeback); TOWRITE only where DIRTY or
+    /// WRITEBACK is.</summary>
+    /// <remarks>For tests. Context: no writer may run meanwhile.</remarks>
+    internal void AssertTagInvariants()
+    {
+        Pages.AssertInvariants();
+        foreach (var (index, folio) in Pages.Entries())
+        {
+            var dirtyTag = Pages.GetMark(index, PageCacheTag.Dirty);
+            var wbTag = Pages.GetMark(index, PageCacheTag.Writeback);
+            var toWrite = Pages.GetMark(index, PageCacheTag.ToWrite);
+            Check(folio.Index == index && ReferenceEquals(folio.Mapping, this), index, "is not where its index says");
+            Check(wbTag == folio.Test(FolioFlags.Writeback), index, "WRITEBACK tag disagrees with PG_writeback");
+            Check(!folio.Test(FolioFlags.Dirty) || dirtyTag, index, "is dirty without the DIRTY tag");
+            Check(!dirtyTag || folio.Test(FolioFlags.Dirty) || folio.Test(FolioFlags.Locked), index, "has the DIRTY tag, is clean and unlocked");
+            Check(!toWrite || dirtyTag || wbTag, index, "has TOWRITE without DIRTY or WRITEBACK");
+        }
+    }
+
+    private static void Check(bool ok, ulong index, string what)
+    {
+        if (!ok)
+        {
+            throw new KernelBugException($"page cache invariant: folio {index} {what}");
+        }
+    }
+}
