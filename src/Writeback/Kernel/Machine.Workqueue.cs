@@ -98,7 +98,7 @@ public sealed partial class Machine
             var pool = work.Pool;
             if (pool is not null)
             {
-                pool.Lock.LockIrq();
+                var flags = pool.Lock.LockIrqSave();
                 if (work.OnList && work.Pool == pool)
                 {
                     if (work.ScheduledOn is { } holder)
@@ -119,12 +119,12 @@ public sealed partial class Machine
                     work.FinishedSeq = work.QueuedSeq;
                     work.Pwq!.Wq.OnCancelledLocked(work);
                     work.ClearPending();
-                    pool.Lock.UnlockIrq();
+                    pool.Lock.UnlockIrqRestore(flags);
                     WorkDone.WakeUpAll();
                     return true;
                 }
 
-                pool.Lock.UnlockIrq();
+                pool.Lock.UnlockIrqRestore(flags);
             }
 
             // A queuer owns PENDING but has not inserted yet (or a timer is firing): let it finish.

@@ -98,12 +98,17 @@ public sealed class Workqueue
     public bool ModDelayedWorkOn(int cpu, DelayedWork dwork, ulong delayJiffies)
     {
         ArgumentNullException.ThrowIfNull(dwork);
+
         var was = Machine.TryGrabPending(dwork);
+
+        // As queue_delayed_work_on(), with interrupts off: the pool lock is irq-safe.
+        var flags = Context.LocalIrqSave();
         if (!dwork.IsDisabled && !dwork.TestAndSetPending())
         {
             ArmDelayed(cpu, dwork, delayJiffies);
         }
 
+        Context.LocalIrqRestore(flags);
         return was;
     }
 

@@ -18,12 +18,13 @@ public sealed partial class AddressSpace
     private long _nrPages;
 
     /// <summary>An empty mapping in <paramref name="cache"/>, owned by <paramref name="ops"/> (null: nothing to write back to).</summary>
-    public AddressSpace(PageCache cache, string name = "mapping", IAddressSpaceOperations? ops = null)
+    public AddressSpace(PageCache cache, string name = "mapping", IAddressSpaceOperations? ops = null, BackingDevice? bdi = null)
     {
         ArgumentNullException.ThrowIfNull(cache);
         Cache = cache;
         Name = name;
         Ops = ops;
+        Bdi = bdi;
         Pages = new XArray<Folio>(PageCache.PagesLockClass, cache.IrqSafeLock ? XaLockType.Irq : XaLockType.Plain);
     }
 
@@ -32,6 +33,9 @@ public sealed partial class AddressSpace
 
     /// <summary>The owner's operations (a_ops).</summary>
     public IAddressSpaceOperations? Ops { get; }
+
+    /// <summary>The backing device whose flusher writes this mapping back, if any.</summary>
+    public BackingDevice? Bdi { get; }
 
     /// <summary>A name for reports.</summary>
     public string Name { get; }
@@ -88,6 +92,7 @@ public sealed partial class AddressSpace
             if (xas.Error == Errno.None)
             {
                 Interlocked.Add(ref _nrPages, folio.Pages);
+                Cache.AccountAdded(folio);
             }
             else
             {
@@ -123,6 +128,7 @@ public sealed partial class AddressSpace
         folio.Mapping = null;
         Interlocked.Add(ref _nrPages, -folio.Pages);
         UnlockPagesIrq();
+        Cache.AccountRemoved(folio);
         folio.Put();
     }
 
@@ -148,6 +154,7 @@ public sealed partial class AddressSpace
 
             if (ReferenceEquals(xas.Reload(), folio))
             {
+                folio.MarkAccessed();
                 return folio;
             }
 

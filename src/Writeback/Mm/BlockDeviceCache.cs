@@ -20,7 +20,8 @@ public sealed class BlockDeviceCache : IAddressSpaceOperations
         ArgumentNullException.ThrowIfNull(cache);
         ArgumentNullException.ThrowIfNull(device);
         Device = device;
-        Mapping = new AddressSpace(cache, device.Name, this);
+        Bdi = cache.CreateBackingDevice(device.Name);
+        Mapping = new AddressSpace(cache, device.Name, this, Bdi);
     }
 
     /// <summary>The device.</summary>
@@ -28,6 +29,9 @@ public sealed class BlockDeviceCache : IAddressSpaceOperations
 
     /// <summary>Its mapping.</summary>
     public AddressSpace Mapping { get; }
+
+    /// <summary>Its backing device (the flusher).</summary>
+    public BackingDevice Bdi { get; }
 
     private long CapacityBytes => (long)Device.CapacitySectors * BlockDevice.SectorSize;
 
@@ -63,6 +67,7 @@ public sealed class BlockDeviceCache : IAddressSpaceOperations
             folio.MarkDirty();
             folio.Unlock();
             folio.Put();
+            Mapping.Cache.BalanceDirtyPages();
             data = data[n..];
             offset += n;
         }

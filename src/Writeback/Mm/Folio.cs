@@ -47,6 +47,9 @@ public sealed class Folio
     /// <summary>Its first page index in the mapping.</summary>
     public ulong Index { get; internal set; }
 
+    /// <summary>Its place on the page cache's LRU list, while it is on it.</summary>
+    internal LinkedListNode<Folio>? LruNode { get; set; }
+
     /// <summary>Its state bits.</summary>
     public FolioFlags Flags => (FolioFlags)Volatile.Read(ref _flags);
 
@@ -139,6 +142,11 @@ public sealed class Folio
         }
     }
 
+    /// <summary>Notes a use, for reclaim's second chance (folio_mark_accessed()).</summary>
+    public void MarkAccessed() => Interlocked.Or(ref _flags, (int)FolioFlags.Referenced);
+
+    internal bool TestAndClearReferenced() => (Interlocked.And(ref _flags, ~(int)FolioFlags.Referenced) & (int)FolioFlags.Referenced) != 0;
+
     /// <summary>Marks the data valid (folio_mark_uptodate()).</summary>
     public void MarkUptodate() => Interlocked.Or(ref _flags, (int)FolioFlags.Uptodate);
 
@@ -159,6 +167,8 @@ public sealed class Folio
 
         if (Mapping is { } mapping)
         {
+            Cache.AccountDirtied(this);
+            mapping.Bdi?.MarkMappingDirty(mapping);
             var flags = mapping.LockPagesIrqSave();
             // A truncate may have taken the folio out meanwhile.
             if (ReferenceEquals(Mapping, mapping))
@@ -179,7 +189,13 @@ public sealed class Folio
     public bool ClearDirtyForIo()
     {
         AssertLocked("folio_clear_dirty_for_io");
-        return (Interlocked.And(ref _flags, ~(int)FolioFlags.Dirty) & (int)FolioFlags.Dirty) != 0;
+        var wasDirty = (Interlocked.And(ref _flags, ~(int)FolioFlags.Dirty) & (int)FolioFlags.Dirty) != 0;
+        if (wasDirty && Mapping is not null)
+        {
+            Cache.AccountCleaned(this);
+        }
+
+        return wasDirty;
     }
 
     /// <summary>Sets PG_writeback and the WRITEBACK tag, clears the DIRTY tag unless the folio was
@@ -193,6 +209,8 @@ public sealed class Folio
         {
             Bug.Fail($"folio_start_writeback: folio {Index} is already under writeback");
         }
+
+        Cache.AccountWriteback(this, started: true);
 
         if (Mapping is not { } mapping)
         {
@@ -237,6 +255,7 @@ public sealed class Folio
         }
 
         WakeWaiters();
+        Cache.AccountWriteback(this, started: false);
         if (Test(FolioFlags.Dropbehind))
         {
             EndDropbehind();

@@ -26,4 +26,7 @@ public enum FolioFlags
 
     /// <summary>PG_dropbehind: drop the folio from the cache once written (RWF_DONTCACHE).</summary>
     Dropbehind = 1 << 5,
+
+    /// <summary>PG_referenced: used since reclaim last looked (a second chance on the LRU).</summary>
+    Referenced = 1 << 6,
 }

@@ -12,15 +12,32 @@ public sealed class PageCache
 {
     private const int WaitTableSize = 256;
     private static readonly LockClassKey s_waitKey = LockClassKey.ForName("&folio_wait_table[i]");
+    private static readonly LockClassKey s_lruKey = LockClassKey.ForName("&lruvec->lru_lock");
+    private static readonly LockClassKey s_reclaimWaitKey = LockClassKey.ForName("&pgdat->reclaim_wait");
     private readonly WaitQueueHead[] _waitTable;
+    private readonly Writeback.Kernel.SpinLock _lruLock = new(s_lruKey);
+    private readonly LinkedList<Folio> _lru = [];
+    private readonly List<BackingDevice> _bdis = [];
+    private Workqueue? _writebackWq;
     private long _dropbehindRemoved;
     private long _dropbehindSkipped;
+    private long _nrCached;
+    private long _nrDirty;
+    private long _nrWriteback;
+    private long _throttled;
+    private long _reclaimed;
+    private long _reclaimWaits;
 
     private PageCache(Machine machine, PageCacheOptions options)
     {
+        options.Validate();
         Machine = machine;
         Options = options;
         _waitTable = [.. Enumerable.Range(0, WaitTableSize).Select(_ => new WaitQueueHead(s_waitKey))];
+        WritebackWait = new WaitQueueHead(s_reclaimWaitKey);
+        var limitPages = options.MemoryLimitBytes / Folio.PageSize;
+        BackgroundThresholdPages = options.DirtyBackgroundBytes > 0 ? options.DirtyBackgroundBytes / Folio.PageSize : limitPages * options.DirtyBackgroundRatio / 100;
+        DirtyThresholdPages = options.DirtyBytes > 0 ? options.DirtyBytes / Folio.PageSize : limitPages * options.DirtyRatio / 100;
     }
 
     /// <summary>The lock class of every mapping's i_pages lock (&amp;mapping-&gt;i_pages), as lockdep and lock_stat name it.</summary>
@@ -42,6 +59,38 @@ public sealed class PageCache
     /// cannot run (not in task context, or the folio lock was taken).</summary>
     public long DropbehindSkipped => Interlocked.Read(ref _dropbehindSkipped);
 
+    /// <summary>Pages cached in every mapping.</summary>
+    public long NrCached => Interlocked.Read(ref _nrCached);
+
+    /// <summary>Dirty pages (NR_FILE_DIRTY).</summary>
+    public long NrDirty => Interlocked.Read(ref _nrDirty);
+
+    /// <summary>Pages under writeback (NR_WRITEBACK).</summary>
+    public long NrWriteback => Interlocked.Read(ref _nrWriteback);
+
+    /// <summary>Dirty pages above which the flusher writes in the background.</summary>
+    public long BackgroundThresholdPages { get; }
+
+    /// <summary>Dirty-plus-writeback pages above which writers are paused.</summary>
+    public long DirtyThresholdPages { get; }
+
+    /// <summary>Writer pauses taken in <see cref="BalanceDirtyPages"/>.</summary>
+    public long ThrottlePauses => Interlocked.Read(ref _throttled);
+
+    /// <summary>Folios reclaimed to stay under the memory limit.</summary>
+    public long Reclaimed => Interlocked.Read(ref _reclaimed);
+
+    /// <summary>Times an allocation found nothing reclaimable and waited for writeback.</summary>
+    public long ReclaimWaits => Interlocked.Read(ref _reclaimWaits);
+
+    /// <summary>The flusher's workqueue ("writeback": unbound, usable under reclaim, freezable).</summary>
+    public Workqueue WritebackWorkqueue => _writebackWq ??= Machine.AllocWorkqueue("writeback", WqFlags.Unbound | WqFlags.MemReclaim | WqFlags.Freezable);
+
+    /// <summary>Woken when writeback of a folio ends, for throttled writers and waiting reclaim.</summary>
+    internal WaitQueueHead WritebackWait { get; }
+
+    internal bool OverBackgroundThreshold => NrDirty > BackgroundThresholdPages;
+
     /// <summary>Sets up the page cache of <paramref name="machine"/>.</summary>
     public static PageCache Create(Machine machine, PageCacheOptions? options = null)
     {
@@ -49,11 +98,168 @@ public sealed class PageCache
         return new PageCache(machine, options ?? new PageCacheOptions());
     }
 
-    /// <summary>A new folio of 2^<paramref name="order"/> pages, zeroed, with one reference, in no mapping.</summary>
-    /// <remarks>Kernel: filemap_alloc_folio().</remarks>
-    public Folio AllocFolio(int order = 0) => new(this, order);
+    /// <summary>A new folio of 2^<paramref name="order"/> pages, zeroed, with one reference, in no
+    /// mapping; when the cache is at its memory limit, reclaims first — and if everything is
+    /// dirty or under writeback, waits for writeback rather than failing.</summary>
+    /// <remarks>Kernel: filemap_alloc_folio() with direct reclaim (shrink_folio_list() of clean
+    /// file folios, reclaim_throttle() when it cannot make progress). Context: Process context. May sleep.</remarks>
+    public Folio AllocFolio(int order = 0)
+    {
+        var pages = 1L << order;
+        var limit = Options.MemoryLimitBytes / Folio.PageSize;
+        while (NrCached + pages > limit && !Reclaim(NrCached + pages - limit))
+        {
+            Interlocked.Increment(ref _reclaimWaits);
+            foreach (var bdi in Bdis())
+            {
+                bdi.StartBackground();
+            }
+
+            var before = NrCached;
+            WritebackWait.WaitEvent(() => NrWriteback == 0 || NrCached < before || ReclaimableSoon());
+            Machine.Msleep(1);
+        }
+
+        return new Folio(this, order);
+    }
+
+    /// <summary>A backing device whose flusher writes back the mappings that name it.</summary>
+    public BackingDevice CreateBackingDevice(string name)
+    {
+        var bdi = new BackingDevice(this, name);
+        Register(bdi);
+        return bdi;
+    }
+
+    /// <summary>Pauses a writer that has pushed dirty memory over the limit, in bounded steps,
+    /// after waking the flushers for background writeback above the freerun ceiling.</summary>
+    /// <remarks>Kernel: balance_dirty_pages(): free running below (background + hard) / 2; above
+    /// it the flusher is woken; above the hard threshold the writer sleeps (at most MAX_PAUSE at a
+    /// time) until writeback brings dirty memory down. Context: Process context. May sleep.</remarks>
+    public void BalanceDirtyPages()
+    {
+        var freerun = (BackgroundThresholdPages + DirtyThresholdPages) / 2;
+        var pauseMs = 1;
+        while (NrDirty + NrWriteback > freerun)
+        {
+            foreach (var bdi in Bdis())
+            {
+                bdi.StartBackground();
+            }
+
+            if (NrDirty + NrWriteback <= DirtyThresholdPages)
+            {
+                return;
+            }
+
+            Interlocked.Increment(ref _throttled);
+            Machine.Msleep(pauseMs);
+            pauseMs = Math.Min(pauseMs * 2, Options.MaxPauseMs);
+        }
+    }
+
+    internal void AccountAdded(Folio folio)
+    {
+        Interlocked.Add(ref _nrCached, folio.Pages);
+        var flags = _lruLock.LockIrqSave();
+        folio.LruNode = _lru.AddLast(folio);
+        _lruLock.UnlockIrqRestore(flags);
+    }
+
+    internal void AccountRemoved(Folio folio)
+    {
+        Interlocked.Add(ref _nrCached, -folio.Pages);
+        var flags = _lruLock.LockIrqSave();
+        if (folio.LruNode is { } node)
+        {
+            _lru.Remove(node);
+            folio.LruNode = null;
+        }
+
+        _lruLock.UnlockIrqRestore(flags);
+    }
+
+    internal void AccountDirtied(Folio folio) => Interlocked.Add(ref _nrDirty, folio.Pages);
+
+    internal void AccountCleaned(Folio folio) => Interlocked.Add(ref _nrDirty, -folio.Pages);
+
+    internal void AccountWriteback(Folio folio, bool started)
+    {
+        Interlocked.Add(ref _nrWriteback, started ? folio.Pages : -folio.Pages);
+        if (!started && WritebackWait.HasSleeper)
+        {
+            WritebackWait.WakeUpAll();
+        }
+    }
+
+    internal void Register(BackingDevice bdi)
+    {
+        var flags = _lruLock.LockIrqSave();
+        _bdis.Add(bdi);
+        _lruLock.UnlockIrqRestore(flags);
+    }
 
     internal WaitQueueHead WaitQueueOf(Folio folio) => _waitTable[RuntimeHelpers.GetHashCode(folio) & (WaitTableSize - 1)];
+
+    /// <summary>Reclaims up to <paramref name="pages"/> pages of clean, unlocked, unreferenced
+    /// folios not under writeback, oldest first, giving recently used ones a second chance;
+    /// true if it freed that much.</summary>
+    private bool Reclaim(long pages)
+    {
+        var victims = new List<Folio>();
+        var flags = _lruLock.LockIrqSave();
+        var scan = _lru.Count;
+        var freed = 0L;
+        for (var node = _lru.First; node is not null && scan-- > 0 && freed < pages;)
+        {
+            var next = node.Next;
+            var folio = node.Value;
+            _lru.Remove(node);
+            if (folio.TestAndClearReferenced() || folio.Test(FolioFlags.Dirty) || folio.Test(FolioFlags.Writeback) || folio.RefCount > 1 || !folio.TryLock())
+            {
+                folio.LruNode = _lru.AddLast(folio);
+            }
+            else
+            {
+                folio.LruNode = null;
+                victims.Add(folio);
+                freed += folio.Pages;
+            }
+
+            node = next;
+        }
+
+        _lruLock.UnlockIrqRestore(flags);
+        foreach (var folio in victims)
+        {
+            if (folio.Mapping is { } mapping && !folio.Test(FolioFlags.Dirty) && !folio.Test(FolioFlags.Writeback))
+            {
+                mapping.RemoveFolio(folio);
+                Interlocked.Increment(ref _reclaimed);
+            }
+            else if (folio.Mapping is not null)
+            {
+                // Dirtied meanwhile: back on the list.
+                var again = _lruLock.LockIrqSave();
+                folio.LruNode = _lru.AddLast(folio);
+                _lruLock.UnlockIrqRestore(again);
+            }
+
+            folio.Unlock();
+        }
+
+        return freed >= pages;
+    }
+
+    private bool ReclaimableSoon() => NrCached - NrDirty - NrWriteback > 0;
+
+    private List<BackingDevice> Bdis()
+    {
+        var flags = _lruLock.LockIrqSave();
+        var list = _bdis.ToList();
+        _lruLock.UnlockIrqRestore(flags);
+        return list;
+    }
 
     internal void CountDropbehind(bool removed)
     {
