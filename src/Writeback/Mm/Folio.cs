@@ -16,6 +16,7 @@ public sealed class Folio
 
     private int _flags;
     private int _refCount = 1;
+    private byte[]? _data;
 
     internal Folio(PageCache cache, int order)
     {
@@ -23,7 +24,6 @@ public sealed class Folio
         ArgumentOutOfRangeException.ThrowIfGreaterThan(order, 9);
         Cache = cache;
         Order = order;
-        Data = new byte[PageSize << order];
     }
 
     /// <summary>The page cache the folio belongs to.</summary>
@@ -38,8 +38,8 @@ public sealed class Folio
     /// <summary>Bytes it spans (folio_size()).</summary>
     public int Size => PageSize << Order;
 
-    /// <summary>The data.</summary>
-    public byte[] Data { get; }
+    /// <summary>The data (zeroed when first touched: the model allocates a folio's memory lazily).</summary>
+    public byte[] Data => Volatile.Read(ref _data) ?? AllocateData();
 
     /// <summary>The mapping it is cached in, or null (folio-&gt;mapping; cleared on removal).</summary>
     public AddressSpace? Mapping { get; internal set; }
@@ -297,6 +297,12 @@ public sealed class Folio
         {
             Cache.WaitQueueOf(this).WakeUpAll();
         }
+    }
+
+    private byte[] AllocateData()
+    {
+        var data = new byte[PageSize << Order];
+        return Interlocked.CompareExchange(ref _data, data, null) ?? data;
     }
 
     private bool TestAndSet(FolioFlags flag) => (Interlocked.Or(ref _flags, (int)flag) & (int)flag) != 0;
