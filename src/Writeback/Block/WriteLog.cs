@@ -10,6 +10,7 @@ public sealed class WriteLog
 {
     private readonly List<WriteLogEntry> _entries = [];
     private readonly DiskImage _start;
+    private Writeback.Kernel.ArchSpinLock _lock;
 
     internal WriteLog(DiskImage start) => _start = start;
 
@@ -18,9 +19,14 @@ public sealed class WriteLog
     {
         get
         {
-            lock (_entries)
+            _lock.Lock();
+            try
             {
                 return [.. _entries];
+            }
+            finally
+            {
+                _lock.Unlock();
             }
         }
     }
@@ -64,11 +70,16 @@ public sealed class WriteLog
 
     internal int Append(WriteLogEntryKind kind, ulong sector, ReadOnlyMemory<byte> data, BioOpFlags flags, string? name)
     {
-        lock (_entries)
+        _lock.Lock();
+        try
         {
             var index = _entries.Count;
             _entries.Add(new WriteLogEntry(index, kind, sector, data, flags, name));
             return index;
+        }
+        finally
+        {
+            _lock.Unlock();
         }
     }
 }
