@@ -38,9 +38,11 @@ public sealed class BlockDeviceCache : IAddressSpaceOperations
     /// <summary>Opens the device for buffered I/O (an error sample of its own).</summary>
     public OpenFile Open() => new(Mapping);
 
-    /// <summary>Copies <paramref name="data"/> into the cache at <paramref name="offset"/> and dirties the folios.</summary>
+    /// <summary>Copies <paramref name="data"/> into the cache at <paramref name="offset"/> and dirties
+    /// the folios; with <paramref name="dontcache"/> (RWF_DONTCACHE) they are marked to leave the
+    /// cache once written back.</summary>
     /// <remarks>Context: Process context. May sleep.</remarks>
-    public Errno Write(long offset, ReadOnlySpan<byte> data)
+    public Errno Write(long offset, ReadOnlySpan<byte> data, bool dontcache = false)
     {
         CheckRange(offset, data.Length);
         while (!data.IsEmpty)
@@ -63,6 +65,11 @@ public sealed class BlockDeviceCache : IAddressSpaceOperations
 
             data[..n].CopyTo(folio.Data.AsSpan(inPage));
             Context.Point(n);
+            if (dontcache)
+            {
+                folio.SetDropbehind();
+            }
+
             folio.MarkUptodate();
             folio.MarkDirty();
             folio.Unlock();

@@ -120,4 +120,34 @@ public class BlockDeviceCacheTests
         Assert.Equal(11, integrity);
         MachineFixture.AssertClean(m);
     }
+
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void DontcacheWrites_LeaveTheCacheAfterWritebackOnlyInTaskMode(CompletionMode mode)
+    {
+        // The motivation of the series: in IRQ mode writeback ends in hardirq, where the folio
+        // cannot be dropped, so RWF_DONTCACHE data stays cached; in task mode it goes.
+        using var m = MachineFixture.Create(cpus: 2);
+        long cached = -1;
+        PageCache? cache = null;
+        var onDisk = new byte[8 * 4096];
+        m.Run(() =>
+        {
+            var layer = BlockLayer.Create(m);
+            var disk = new MemDisk(layer, new DiskOptions { CapacityBytes = 1 << 20 });
+            cache = PageCache.Create(m, new PageCacheOptions { Mode = mode });
+            var bdev = new BlockDeviceCache(cache, disk);
+            Assert.Equal(Errno.None, bdev.Write(0, Enumerable.Repeat((byte)0x5A, onDisk.Length).ToArray(), dontcache: true));
+            Assert.Equal(Errno.None, bdev.Open().WriteAndWaitRange(0, long.MaxValue));
+            layer.FlushDeferred();
+            cached = bdev.Mapping.NrPages;
+            disk.ReadContent(0, onDisk);
+        });
+        Assert.All(onDisk, b => Assert.Equal(0x5A, b));
+        Assert.Equal(mode == CompletionMode.Task ? 0 : 8, cached);
+        Assert.Equal(mode == CompletionMode.Task ? 8 : 0, cache!.DropbehindRemoved);
+        Assert.Equal(mode == CompletionMode.Task ? 0 : 8, cache.DropbehindSkipped);
+        MachineFixture.AssertClean(m);
+    }
 }

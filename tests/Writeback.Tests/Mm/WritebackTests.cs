@@ -120,6 +120,63 @@ public class WritebackTests
         MachineFixture.AssertClean(m);
     }
 
+    [Theory]
+    [MemberData(nameof(ModesAndSeeds))]
+    public void TruncateDuringWriteback_LosesNothingBelowAndKeepsNothingAbove(CompletionMode mode, ulong seed)
+    {
+        const int pages = 64;
+        const int keep = 32;
+        using var m = MachineFixture.Create(seed: seed, cpus: 3);
+        var wrong = new List<string>();
+        m.Run(() =>
+        {
+            var (bdev, disk) = Setup(m, mode);
+            var versions = new int[pages];
+            for (var p = 0; p < pages; p++)
+            {
+                Stamp(bdev, versions, p);
+            }
+
+            var flusher = m.Spawn("flusher", () =>
+            {
+                for (var i = 0; i < 6; i++)
+                {
+                    bdev.Writepages(bdev.Mapping, new WritebackControl { SyncMode = WbSyncMode.None });
+                    m.Msleep(1);
+                }
+            }, 1);
+            var writer = m.Spawn("writer", () =>
+            {
+                for (var i = 0; i < 200; i++)
+                {
+                    Stamp(bdev, versions, i % keep);
+                }
+            }, 2);
+            bdev.Mapping.TruncatePages(keep * 4096L);
+            writer.WaitForExit();
+            flusher.WaitForExit();
+            Assert.Equal(Errno.None, bdev.Mapping.WriteAndWaitRange(0, long.MaxValue));
+            bdev.Mapping.AssertTagInvariants();
+            var at = (ulong)keep;
+            if (bdev.Mapping.Pages.Find(ref at, ulong.MaxValue) is not null)
+            {
+                wrong.Add($"page {at} is still cached after the truncate");
+            }
+
+            var sector = new byte[512];
+            for (var p = 0; p < keep; p++)
+            {
+                disk.ReadContent((ulong)p * 8, sector);
+                if (BitConverter.ToInt32(sector) != versions[p])
+                {
+                    wrong.Add($"page {p}: disk has version {BitConverter.ToInt32(sector)}, last written {versions[p]}");
+                }
+            }
+        });
+        Assert.Empty(wrong);
+        MachineFixture.AssertClean(m);
+    }
+
     private static (BlockDeviceCache Bdev, MemDisk Disk) Setup(Machine m, CompletionMode mode)
     {
         var layer = BlockLayer.Create(m);
