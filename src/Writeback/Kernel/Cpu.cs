@@ -288,6 +288,20 @@ public sealed partial class Cpu
         }
     }
 
+    /// <summary>Raises an injected interrupt on this CPU with the configured probability.</summary>
+    private void MaybeInjectIrq()
+    {
+        var p = Machine.Options.IrqInjectionProbability;
+        const int scale = 1 << 20;
+        if (p <= 0 || HardirqCount != 0 || Machine.Engine.Choose(scale) >= (int)(p * scale))
+        {
+            return;
+        }
+
+        var inject = Machine.IrqInjector ?? (static () => { });
+        EnqueueIrq(new PendingIrq("injected", inject, Now));
+    }
+
     /// <summary>A runtime primitive: charge its cost, let the engine decide what runs next, then
     /// take due interrupts and softirqs and honour a reschedule request, as far as the context allows.</summary>
     internal void Point(TaskStruct t, long costNs)
@@ -307,6 +321,7 @@ public sealed partial class Cpu
             return;
         }
 
+        MaybeInjectIrq();
         TakePendingIrqs(t);
         if (SoftirqPendingMask != 0 && !InInterrupt)
         {

@@ -54,6 +54,11 @@ public sealed partial class Machine : IDisposable
         InitHotplug();
     }
 
+    /// <summary>What an injected interrupt does (see <see cref="MachineOptions.IrqInjectionProbability"/>):
+    /// typically a device completion path under test; null for spurious interrupts.</summary>
+    /// <remarks>Context: the handler runs in hardirq context on the CPU it interrupted.</remarks>
+    public Action? IrqInjector { get; set; }
+
     /// <summary>A seeded random stream for model code, named so that adding a stream does not
     /// change the draws of another (the same name on the same seed gives the same stream).</summary>
     public Prandom CreatePrandom(string name) => Prandom.ForStream(Options.Seed, name);

@@ -51,12 +51,22 @@ public sealed record MachineOptions
     /// <summary>Keep the deterministic engine's full schedule trace as text (the hash is always kept).</summary>
     public bool RecordTrace { get; init; }
 
+    /// <summary>Probability (0 to 1) that an interrupt is injected at a runtime point where the
+    /// CPU could take one: it runs <see cref="Machine.IrqInjector"/> in hardirq context (a spurious
+    /// interrupt if none is set). Seeded on the deterministic engine; a fixed pattern on the real one.</summary>
+    public double IrqInjectionProbability { get; init; }
+
     /// <summary>How long the real engine lets a CPU spin on one lock before it reports a lockup.</summary>
     public TimeSpan SpinLockupTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>Throws naming the first invalid option.</summary>
     public void Validate()
     {
+        if (IrqInjectionProbability is < 0 or > 1 || double.IsNaN(IrqInjectionProbability))
+        {
+            throw new ArgumentOutOfRangeException(nameof(IrqInjectionProbability), IrqInjectionProbability, "machine options: IrqInjectionProbability must be between 0 and 1");
+        }
+
         if (Cpus < 1 || Cpus > MaxCpus)
         {
             throw new ArgumentOutOfRangeException(nameof(Cpus), Cpus, $"machine options: Cpus must be between 1 and {MaxCpus}");
