@@ -21,6 +21,7 @@ public sealed partial class AddressSpace
                 partial.Lock();
                 partial.WaitWriteback();
                 var start = (int)(from - ((long)partial.Index * Folio.PageSize));
+                Ops?.InvalidateFolio(this, partial, start, partial.Size - start);
                 partial.Data.AsSpan(start).Clear();
                 partial.Unlock();
                 partial.Put();
@@ -41,6 +42,7 @@ public sealed partial class AddressSpace
             folio.WaitWriteback();
             if (ReferenceEquals(folio.Mapping, this))
             {
+                Ops?.InvalidateFolio(this, folio, 0, folio.Size);
                 folio.ClearDirtyForIo();
                 RemoveFolio(folio);
             }

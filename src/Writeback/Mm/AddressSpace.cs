@@ -49,6 +49,13 @@ public sealed partial class AddressSpace
     /// <summary>Where cyclic writeback resumes (writeback_index).</summary>
     public ulong WritebackIndex { get; set; }
 
+    /// <summary>Marks a locked folio of this mapping dirty through the owner's hook (folio_mark_dirty()).</summary>
+    public bool DirtyFolio(Folio folio)
+    {
+        ArgumentNullException.ThrowIfNull(folio);
+        return Ops is { } ops ? ops.DirtyFolio(this, folio) : folio.MarkDirty();
+    }
+
     /// <summary>Whether any folio has <paramref name="tag"/> (mapping_tagged()).</summary>
     public bool Tagged(XaMark tag) => Pages.Marked(tag);
 

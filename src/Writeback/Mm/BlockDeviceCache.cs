@@ -71,7 +71,7 @@ public sealed class BlockDeviceCache : IAddressSpaceOperations
             }
 
             folio.MarkUptodate();
-            folio.MarkDirty();
+            Mapping.DirtyFolio(folio);
             folio.Unlock();
             folio.Put();
             Mapping.Cache.BalanceDirtyPages();

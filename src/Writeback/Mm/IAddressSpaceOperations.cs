@@ -13,4 +13,21 @@ public interface IAddressSpaceOperations
     /// <summary>Fills a locked, not uptodate folio from storage and unlocks it (possibly after I/O completes).</summary>
     /// <remarks>Context: Process context. May sleep.</remarks>
     Errno ReadFolio(AddressSpace mapping, Folio folio);
+
+    /// <summary>Marks a folio dirty for the owner; returns whether it was clean. The default is
+    /// the page cache's own (filemap_dirty_folio()).</summary>
+    /// <remarks>Kernel: a_ops-&gt;dirty_folio. Context: Process context; the folio is locked.</remarks>
+    bool DirtyFolio(AddressSpace mapping, Folio folio)
+    {
+        ArgumentNullException.ThrowIfNull(folio);
+        return folio.MarkDirty();
+    }
+
+    /// <summary>Tells the owner that bytes [<paramref name="offset"/>, offset + <paramref name="length"/>)
+    /// of a folio are being truncated away, so that it drops its private state for them. The
+    /// default has none.</summary>
+    /// <remarks>Kernel: a_ops-&gt;invalidate_folio. Context: Process context; the folio is locked.</remarks>
+    void InvalidateFolio(AddressSpace mapping, Folio folio, int offset, int length)
+    {
+    }
 }

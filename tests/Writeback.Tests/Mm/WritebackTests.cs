@@ -177,6 +177,60 @@ public class WritebackTests
         MachineFixture.AssertClean(m);
     }
 
+    [Theory]
+    [MemberData(nameof(ModesAndSeeds))]
+    public void RandomOperations_KeepTheTagInvariantsAfterEveryStep(CompletionMode mode, ulong seed)
+    {
+        using var m = MachineFixture.Create(seed: seed, cpus: 2);
+        var log = new List<string>();
+        m.Run(() =>
+        {
+            var (bdev, disk) = Setup(m, mode);
+            var layer = disk.Layer;
+            var random = new Random((int)seed);
+            for (var step = 0; step < 120; step++)
+            {
+                var page = random.Next(48);
+                var op = random.Next(6);
+                log.Add($"{step}: op {op} page {page}");
+                switch (op)
+                {
+                    case 0:
+                    case 1:
+                        bdev.Write((page * 4096L) + random.Next(4000), new byte[1 + random.Next(9000)], dontcache: random.Next(4) == 0);
+                        break;
+                    case 2:
+                        bdev.Writepages(bdev.Mapping, new WritebackControl { SyncMode = WbSyncMode.None, NrToWrite = 1 + random.Next(8), RangeCyclic = true });
+                        break;
+                    case 3:
+                        bdev.Writepages(bdev.Mapping, new WritebackControl { SyncMode = WbSyncMode.All, RangeStart = page * 4096L, RangeEnd = (page + 8) * 4096L });
+                        break;
+                    case 4:
+                        bdev.Mapping.TruncatePages((page * 4096L) + random.Next(4096));
+                        break;
+                    default:
+                        bdev.Read(page * 4096L, new byte[1 + random.Next(5000)]);
+                        break;
+                }
+
+                bdev.Mapping.WaitRange(0, long.MaxValue);
+                layer.FlushDeferred();
+                bdev.Mapping.AssertTagInvariants();
+            }
+
+            Assert.Equal(Errno.None, bdev.Mapping.WriteAndWaitRange(0, long.MaxValue));
+            var cached = new byte[4096];
+            var onDisk = new byte[4096];
+            foreach (var (index, folio) in bdev.Mapping.Pages.Entries())
+            {
+                disk.ReadContent(index * 8, onDisk);
+                folio.Data.CopyTo(cached, 0);
+                Assert.True(cached.AsSpan().SequenceEqual(onDisk), $"page {index} differs from the disk after fsync");
+            }
+        });
+        MachineFixture.AssertClean(m);
+    }
+
     private static (BlockDeviceCache Bdev, MemDisk Disk) Setup(Machine m, CompletionMode mode)
     {
         var layer = BlockLayer.Create(m);
