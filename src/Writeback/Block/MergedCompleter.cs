@@ -10,59 +10,28 @@ namespace Writeback.Block;
 /// CPU, so hotplug keeps the worker there: down-prep disables the work synchronously, the dead
 /// callback drains what was added after that, and online enables the work again and requeues it
 /// if bios wait. At init the work of every offline CPU starts disabled.</remarks>
-internal sealed class MergedCompleter : BioTaskCompleter
+internal sealed class MergedCompleter : BioListCompleter
 {
-    private readonly PerCpu<CompletionBatch<BioList, WorkStruct>> _batches;
-
-    public MergedCompleter(BlockLayer layer) : base(layer, AllocWorkqueue(layer))
+    public MergedCompleter(BlockLayer layer) : base(layer)
     {
-        _batches = new PerCpu<CompletionBatch<BioList, WorkStruct>>(Machine, cpu => new CompletionBatch<BioList, WorkStruct>(cpu, fn => new WorkStruct(fn), Work));
-        for (var cpu = 0; cpu < _batches.Count; cpu++)
+        for (var cpu = 0; cpu < Batches.Count; cpu++)
         {
             if (!Machine.Cpus[cpu].IsOnline)
             {
-                _batches[cpu].Work.Disable();
+                Batches[cpu].Work.Disable();
             }
         }
 
         Machine.CpuhpSetupStateNocalls(CpuHpPhase.ApOnlineDyn, "block/bio:complete:online", Online, DownPrep);
-        Machine.CpuhpSetupStateNocalls(CpuHpPhase.BpPrepareDyn, "block/bio:complete:dead", null, Dead);
+        Machine.CpuhpSetupStateNocalls(CpuHpPhase.BpPrepareDyn, "block/bio:complete:dead", null, DrainDead);
     }
 
-    public override void Defer(Bio bio)
-    {
-        var flags = Context.LocalIrqSave();
-        var batch = _batches.This;
-        var wasEmpty = batch.List.IsEmpty;
-        batch.List.Add(bio);
-        Context.LocalIrqRestore(flags);
-        if (wasEmpty)
-        {
-            Workqueue.QueueWorkOn(batch.Cpu, batch.Work);
-        }
-    }
-
-    private void Work(CompletionBatch<BioList, WorkStruct> batch)
-    {
-        // The batch comes from the work item (container_of), never from the running CPU.
-        while (true)
-        {
-            Context.LocalIrqDisable();
-            var first = batch.List.Steal();
-            Context.LocalIrqEnable();
-            if (first is null)
-            {
-                return;
-            }
-
-            Layer.CountDrain(batch.Cpu, batch.Cpu);
-            Layer.CompleteBatch(first, byHotplug: false);
-        }
-    }
+    /// <summary>The batch comes from the work item (container_of), never from the running CPU.</summary>
+    protected override CompletionBatch<BioList, WorkStruct> BatchToDrain(CompletionBatch<BioList, WorkStruct> owner) => owner;
 
     private void Online(int cpu)
     {
-        var batch = _batches[cpu];
+        var batch = Batches[cpu];
         batch.Work.Enable();
         if (!batch.List.IsEmpty)
         {
@@ -70,8 +39,5 @@ internal sealed class MergedCompleter : BioTaskCompleter
         }
     }
 
-    private void DownPrep(int cpu) => _batches[cpu].Work.DisableSync();
-
-    // The CPU is dead and its work disabled: nobody else touches the list.
-    private void Dead(int cpu) => Layer.CompleteBatch(_batches[cpu].List.Steal(), byHotplug: true);
+    private void DownPrep(int cpu) => Batches[cpu].Work.DisableSync();
 }

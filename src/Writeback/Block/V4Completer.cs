@@ -11,46 +11,11 @@ namespace Writeback.Block;
 /// <see cref="BioCompletionStats.ForeignDrains"/>) — the hazard the review of v4 identified.
 /// Model: the v4 producer and worker bodies are reconstructed (KERNEL-REFERENCE.md §1.3); the
 /// work is queued on the facility's own per-CPU workqueue so that its traffic is comparable.</remarks>
-internal sealed class V4Completer : BioTaskCompleter
+internal sealed class V4Completer : BioListCompleter
 {
-    private readonly PerCpu<CompletionBatch<BioList, WorkStruct>> _batches;
+    public V4Completer(BlockLayer layer) : base(layer) =>
+        Machine.CpuhpSetupState(CpuHpPhase.BpPrepareDyn, "block/bio:complete:dead", null, DrainDead);
 
-    public V4Completer(BlockLayer layer) : base(layer, AllocWorkqueue(layer))
-    {
-        _batches = new PerCpu<CompletionBatch<BioList, WorkStruct>>(Machine, cpu => new CompletionBatch<BioList, WorkStruct>(cpu, fn => new WorkStruct(fn), Work));
-        Machine.CpuhpSetupState(CpuHpPhase.BpPrepareDyn, "block/bio:complete:dead", null, Dead);
-    }
-
-    public override void Defer(Bio bio)
-    {
-        var flags = Context.LocalIrqSave();
-        var batch = _batches.This;
-        var wasEmpty = batch.List.IsEmpty;
-        batch.List.Add(bio);
-        Context.LocalIrqRestore(flags);
-        if (wasEmpty)
-        {
-            Workqueue.QueueWorkOn(batch.Cpu, batch.Work);
-        }
-    }
-
-    private void Work(CompletionBatch<BioList, WorkStruct> owner)
-    {
-        while (true)
-        {
-            Context.LocalIrqDisable();
-            var batch = _batches.This;
-            var first = batch.List.Steal();
-            Context.LocalIrqEnable();
-            if (first is null)
-            {
-                return;
-            }
-
-            Layer.CountDrain(batch.Cpu, owner.Cpu);
-            Layer.CompleteBatch(first, byHotplug: false);
-        }
-    }
-
-    private void Dead(int cpu) => Layer.CompleteBatch(_batches[cpu].List.Steal(), byHotplug: true);
+    /// <summary>this_cpu_ptr(): the running CPU's batch, whichever work item runs.</summary>
+    protected override CompletionBatch<BioList, WorkStruct> BatchToDrain(CompletionBatch<BioList, WorkStruct> owner) => Batches.This;
 }
