@@ -26,13 +26,10 @@ public class XArrayAllocationTests
     public void CursorStore_WhenTheNonBlockingAllocationFails_SetsEnomemAndChangesNothing()
     {
         var xa = New(6);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: true);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: true);
         var xas = new XaState<Item>(xa, 5);
 
-        xa.Lock.Lock();
-        Assert.Null(xas.Store(new Item(5)));
-        xa.Lock.Unlock();
+        Assert.Null(StoreUnderLock(xa, xas, new Item(5)));
 
         Assert.Equal(Errno.ENOMEM, xas.Error);
         Assert.Equal(5UL, xas.Index);
@@ -51,16 +48,12 @@ public class XArrayAllocationTests
         xa.Store(0, zero);
         xa.SetMark(0, XaMark.Mark1);
         var before = Describe(xa);
-        xa.AllocationFault = Fail([], nonBlocking: true, blocking: true);
+        InjectFaults(xa, nonBlocking: true, blocking: true);
         var xas = new XaState<Item>(xa, 1UL << 30);
 
-        xa.Lock.Lock();
-        xas.Store(new Item(1));
-        xa.Lock.Unlock();
+        StoreUnderLock(xa, xas, new Item(1));
 
-        Assert.Equal(Errno.ENOMEM, xas.Error);
-        xa.AssertInvariants();
-        Assert.Equal(before, Describe(xa));
+        AssertEnomemAndUnchanged(xa, xas, before);
         Assert.Equal(0, xa.NodeCount);
         Assert.Same(zero, xa.Load(0));
         Assert.True(xa.GetMark(0, XaMark.Mark1));
@@ -80,24 +73,16 @@ public class XArrayAllocationTests
         // Chunk shift 2: a one-leaf tree (0..3) grows ten levels on top for 1 << 20, and ten
         // nodes below the new top lead down to the index: twenty nodes.
         var xa = New(2);
-        for (ulong i = 1; i < 4; i++)
-        {
-            xa.Store(i, new Item(i));
-        }
-
+        StoreItems(xa, 1, 3);
         xa.SetMark(2, XaMark.Mark2);
         var before = Describe(xa);
         var calls = 0;
         xa.AllocationFault = _ => ++calls > succeedingAllocations;
         var xas = new XaState<Item>(xa, 1UL << 20);
 
-        xa.Lock.Lock();
-        Assert.Null(xas.Store(new Item(1UL << 20)));
-        xa.Lock.Unlock();
+        Assert.Null(StoreUnderLock(xa, xas, new Item(1UL << 20)));
 
-        Assert.Equal(Errno.ENOMEM, xas.Error);
-        xa.AssertInvariants();
-        Assert.Equal(before, Describe(xa));
+        AssertEnomemAndUnchanged(xa, xas, before);
         Assert.Null(xa.Load(1UL << 20));
     }
 
@@ -107,13 +92,10 @@ public class XArrayAllocationTests
         var xa = New(2);
         xa.Store(1, new Item(1));
         var nodesBefore = xa.NodeCount;
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: false, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: false, blocking: false);
         var xas = new XaState<Item>(xa, 1UL << 20);
 
-        xa.Lock.Lock();
-        xas.Store(new Item(1UL << 20));
-        xa.Lock.Unlock();
+        StoreUnderLock(xa, xas, new Item(1UL << 20));
 
         Assert.Equal(Errno.None, xas.Error);
         xa.AssertInvariants();
@@ -126,14 +108,11 @@ public class XArrayAllocationTests
     {
         var xa = New(6);
         xa.Store(1, new Item(1));
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: true);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: true);
         var xas = new XaState<Item>(xa, 2);
         var e = new Item(2);
 
-        xa.Lock.Lock();
-        Assert.Null(xas.Store(e));
-        xa.Lock.Unlock();
+        Assert.Null(StoreUnderLock(xa, xas, e));
 
         Assert.Equal(Errno.None, xas.Error);
         Assert.Empty(calls);
@@ -146,17 +125,14 @@ public class XArrayAllocationTests
     public void NomemLoop_SingleNodeStore_SucceedsAfterOneBlockingAllocation()
     {
         var xa = New(6);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
         var e = new Item(5);
 
         var (retries, error) = StoreWithNomemLoop(xa, new XaState<Item>(xa, 5), e);
 
-        Assert.Equal(Errno.None, error);
+        AssertStored(xa, error, 5, e);
         Assert.Equal(1, retries);
         Assert.Equal([false, true], calls);
-        xa.AssertInvariants();
-        Assert.Same(e, xa.Load(5));
     }
 
     [Fact]
@@ -176,11 +152,9 @@ public class XArrayAllocationTests
 
         var (retries, error) = StoreWithNomemLoop(xa, new XaState<Item>(xa, 1UL << 40), e);
 
-        Assert.Equal(Errno.None, error);
+        AssertStored(xa, error, 1UL << 40, e);
         Assert.Equal(3, retries);
         Assert.Equal(3, calls.Count(mayBlock => mayBlock));
-        xa.AssertInvariants();
-        Assert.Same(e, xa.Load(1UL << 40));
         Assert.Equal(21, xa.Height);
         Assert.Equal(21, xa.NodeCount);
     }
@@ -190,15 +164,12 @@ public class XArrayAllocationTests
     {
         // Chunk shift 2, index 2^40: 21 levels. The kernel's loop gets one node per retry.
         var xa = New(2);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
         var e = new Item(1);
 
         var (retries, error) = StoreWithNomemLoop(xa, new XaState<Item>(xa, 1UL << 40), e);
 
-        Assert.Equal(Errno.None, error);
-        xa.AssertInvariants();
-        Assert.Same(e, xa.Load(1UL << 40));
+        AssertStored(xa, error, 1UL << 40, e);
         Assert.True(retries > 1, "a deep store needs several retries");
         Assert.Equal(xa.NodeCount, calls.Count(mayBlock => mayBlock));
     }
@@ -209,15 +180,12 @@ public class XArrayAllocationTests
         var xa = New(2);
         xa.Store(1, new Item(1));
         var nodesBefore = xa.NodeCount;
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
         var e = new Item(2);
 
         var (_, error) = StoreWithNomemLoop(xa, new XaState<Item>(xa, 1UL << 20), e);
 
-        Assert.Equal(Errno.None, error);
-        xa.AssertInvariants();
-        Assert.Same(e, xa.Load(1UL << 20));
+        AssertStored(xa, error, 1UL << 20, e);
         Assert.Equal(xa.NodeCount - nodesBefore, calls.Count(mayBlock => mayBlock));
     }
 
@@ -235,10 +203,8 @@ public class XArrayAllocationTests
 
         var (retries, error) = StoreWithNomemLoop(xa, new XaState<Item>(xa, 1UL << 40), e);
 
-        Assert.Equal(Errno.None, error);
+        AssertStored(xa, error, 1UL << 40, e);
         Assert.Equal(1, retries);
-        xa.AssertInvariants();
-        Assert.Same(e, xa.Load(1UL << 40));
         Assert.Equal(21, xa.Height);
     }
 
@@ -248,32 +214,26 @@ public class XArrayAllocationTests
         var xa = New(6);
         xa.Store(0, new Item(0));
         var before = Describe(xa);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: true);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: true);
         var xas = new XaState<Item>(xa, 5000);
 
         var (retries, error) = StoreWithNomemLoop(xa, xas, new Item(5000));
 
         Assert.Equal(0, retries);
         Assert.Equal(Errno.ENOMEM, error);
-        Assert.Equal(Errno.ENOMEM, xas.Error);
         Assert.Equal([false, true], calls);
-        xa.AssertInvariants();
-        Assert.Equal(before, Describe(xa));
+        AssertEnomemAndUnchanged(xa, xas, before);
     }
 
     [Fact]
     public void Nomem_WithoutAnError_ReturnsFalseWithoutAllocating()
     {
         var xa = New(6);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: false, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: false, blocking: false);
         var xas = new XaState<Item>(xa, 5);
 
         Assert.False(xas.Nomem());
-        xa.Lock.Lock();
-        xas.Store(new Item(5));
-        xa.Lock.Unlock();
+        StoreUnderLock(xa, xas, new Item(5));
         calls.Clear();
         Assert.False(xas.Nomem());
 
@@ -285,11 +245,8 @@ public class XArrayAllocationTests
     public void Nomem_AfterEnomem_ClearsTheErrorAndRestartsTheCursor()
     {
         var xa = New(6);
-        xa.AllocationFault = Fail([], nonBlocking: true, blocking: false);
-        var xas = new XaState<Item>(xa, 5);
-        xa.Lock.Lock();
-        xas.Store(new Item(5));
-        xa.Lock.Unlock();
+        InjectFaults(xa, nonBlocking: true, blocking: false);
+        var xas = CursorAfterAFailedStore(xa, 5);
         Assert.Equal(Errno.ENOMEM, xas.Error);
 
         Assert.True(xas.Nomem());
@@ -303,17 +260,11 @@ public class XArrayAllocationTests
     public void Nomem_PreallocatedNode_IsUsedByTheRetryWithoutAnotherAllocation()
     {
         var xa = New(6);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
-        var xas = new XaState<Item>(xa, 5);
-        xa.Lock.Lock();
-        xas.Store(new Item(5));
-        xa.Lock.Unlock();
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
+        var xas = CursorAfterAFailedStore(xa, 5);
         Assert.True(xas.Nomem());
 
-        xa.Lock.Lock();
-        xas.Store(new Item(5));
-        xa.Lock.Unlock();
+        StoreUnderLock(xa, xas, new Item(5));
 
         Assert.Equal(Errno.None, xas.Error);
         Assert.Equal([false, true], calls);
@@ -324,18 +275,12 @@ public class XArrayAllocationTests
     public void Nomem_WithoutAnError_ForgetsThePreallocatedNode()
     {
         var xa = New(6);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
-        var xas = new XaState<Item>(xa, 5);
-        xa.Lock.Lock();
-        xas.Store(new Item(5));
-        xa.Lock.Unlock();
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
+        var xas = CursorAfterAFailedStore(xa, 5);
         Assert.True(xas.Nomem());
 
         Assert.False(xas.Nomem());
-        xa.Lock.Lock();
-        xas.Store(new Item(5));
-        xa.Lock.Unlock();
+        StoreUnderLock(xa, xas, new Item(5));
 
         Assert.Equal(Errno.ENOMEM, xas.Error);
         Assert.Equal([false, true, false], calls);
@@ -348,25 +293,25 @@ public class XArrayAllocationTests
         // check_xa_err: with GFP_NOWAIT failing, index 0 (held in the head) stores and erases;
         // index 1 (needs a node) fails with -ENOMEM every time; with memory it works.
         var xa = New(6);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: true);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: true);
         var xas = new XaState<Item>(xa, 0);
         var zero = new Item(0);
 
-        xa.Lock.Lock();
-        Assert.Null(xas.Store(zero));
-        Assert.Equal(Errno.None, xas.Error);
-        Assert.Same(zero, xas.Store(null));
-        Assert.Equal(Errno.None, xas.Error);
-        xas.Set(1);
-        xas.Store(new Item(1));
-        Assert.Equal(Errno.ENOMEM, xas.Error);
-        xas.Set(1);
-        xas.Store(new Item(1));
-        Assert.Equal(Errno.ENOMEM, xas.Error);
-        xa.Lock.Unlock();
+        UnderLockThenCheckInvariants(xa, () =>
+        {
+            Assert.Null(xas.Store(zero));
+            Assert.Equal(Errno.None, xas.Error);
+            Assert.Same(zero, xas.Store(null));
+            Assert.Equal(Errno.None, xas.Error);
+            for (var attempt = 0; attempt < 2; attempt++)
+            {
+                xas.Set(1);
+                xas.Store(new Item(1));
+                Assert.Equal(Errno.ENOMEM, xas.Error);
+            }
+        });
+
         Assert.Equal([false, false], calls);
-        xa.AssertInvariants();
         Assert.True(xa.IsEmpty);
 
         xa.AllocationFault = null;
@@ -388,15 +333,12 @@ public class XArrayAllocationTests
     public void Store_AfterAFailedNonBlockingAllocation_AllocatesBlockingAndSucceeds(XaLockType lockType)
     {
         var xa = new XArray<Item>(LockClassKey.ForName("xa_alloc_test"), lockType);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
         var e = new Item(50);
 
         Assert.Null(xa.Store(50, e));
 
-        Assert.Equal([false, true], calls);
-        Assert.False(xa.Lock.IsLocked);
-        xa.AssertInvariants();
+        AssertTriedNonBlockingThenBlockingAndUnlocked(xa, calls);
         Assert.Same(e, xa.Load(50));
     }
 
@@ -404,15 +346,12 @@ public class XArrayAllocationTests
     public void Insert_AfterAFailedNonBlockingAllocation_AllocatesBlockingAndSucceeds()
     {
         var xa = New(6);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
         var e = new Item(50);
 
         Assert.True(xa.Insert(50, e));
 
-        Assert.Equal([false, true], calls);
-        Assert.False(xa.Lock.IsLocked);
-        xa.AssertInvariants();
+        AssertTriedNonBlockingThenBlockingAndUnlocked(xa, calls);
         Assert.Same(e, xa.Load(50));
     }
 
@@ -420,15 +359,12 @@ public class XArrayAllocationTests
     public void StoreRange_AfterAFailedNonBlockingAllocation_AllocatesBlockingAndSucceeds()
     {
         var xa = New(6);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
         var e = new Item(64);
 
         Assert.Null(xa.StoreRange(64, 127, e));
 
-        Assert.Equal([false, true], calls);
-        Assert.False(xa.Lock.IsLocked);
-        xa.AssertInvariants();
+        AssertTriedNonBlockingThenBlockingAndUnlocked(xa, calls);
         Assert.Same(e, xa.Load(64));
         Assert.Same(e, xa.Load(127));
         Assert.Null(xa.Load(128));
@@ -460,8 +396,7 @@ public class XArrayAllocationTests
     {
         // An empty 64-slot array: index 1000 needs a top node (expansion) and a leaf below it.
         var xa = new XArray<Item>();
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
         var e = new Item(1);
 
         Assert.Null(xa.Store(1000, e));
@@ -481,22 +416,15 @@ public class XArrayAllocationTests
     public void NormalApi_WhenTheBlockingAllocationFailsToo_ThrowsAndLeavesTheArrayUnchanged(string operation)
     {
         var xa = New(2);
-        for (ulong i = 0; i < 4; i++)
-        {
-            xa.Store(i, new Item(i));
-        }
-
+        StoreItems(xa, 0, 3);
         xa.SetMark(3, XaMark.Mark0);
         var before = Describe(xa);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: true);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: true);
         const ulong Far = 1UL << 20;
 
         Assert.Throws<InsufficientMemoryException>(() => Apply(xa, operation, Far));
 
-        Assert.Equal([false, true], calls);
-        Assert.False(xa.Lock.IsLocked);
-        xa.AssertInvariants();
+        AssertTriedNonBlockingThenBlockingAndUnlocked(xa, calls);
         Assert.Equal(before, Describe(xa));
     }
 
@@ -505,8 +433,7 @@ public class XArrayAllocationTests
     {
         var xa = New(2);
         xa.Store(1000, new Item(1));
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: true);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: true);
         var e = new Item(2);
 
         xa.Store(1000, e);
@@ -536,8 +463,7 @@ public class XArrayAllocationTests
 
         Assert.Throws<KernelBugException>(() => ApplyLocked(xa, operation, 7));
 
-        xa.AssertInvariants();
-        Assert.Equal(before, Describe(xa));
+        AssertUnchanged(xa, before);
     }
 
     [Fact]
@@ -547,13 +473,13 @@ public class XArrayAllocationTests
         var a = new Item(1);
         var b = new Item(2);
 
-        xa.Lock.Lock();
-        Assert.Null(xa.StoreLocked(300, a));
-        Assert.Same(a, xa.StoreLocked(300, b));
-        Assert.True(xa.Lock.IsLocked);
-        xa.Lock.Unlock();
+        UnderLockThenCheckInvariants(xa, () =>
+        {
+            Assert.Null(xa.StoreLocked(300, a));
+            Assert.Same(a, xa.StoreLocked(300, b));
+            Assert.True(xa.Lock.IsLocked);
+        });
 
-        xa.AssertInvariants();
         Assert.Same(b, xa.Load(300));
     }
 
@@ -564,12 +490,12 @@ public class XArrayAllocationTests
         var a = new Item(1);
         xa.Store(300, a);
 
-        xa.Lock.Lock();
-        Assert.Same(a, xa.EraseLocked(300));
-        Assert.Null(xa.EraseLocked(300));
-        xa.Lock.Unlock();
+        UnderLockThenCheckInvariants(xa, () =>
+        {
+            Assert.Same(a, xa.EraseLocked(300));
+            Assert.Null(xa.EraseLocked(300));
+        });
 
-        xa.AssertInvariants();
         Assert.True(xa.IsEmpty);
     }
 
@@ -579,12 +505,12 @@ public class XArrayAllocationTests
         var xa = New(6);
         var a = new Item(1);
 
-        xa.Lock.Lock();
-        Assert.True(xa.InsertLocked(300, a));
-        Assert.False(xa.InsertLocked(300, new Item(2)));
-        xa.Lock.Unlock();
+        UnderLockThenCheckInvariants(xa, () =>
+        {
+            Assert.True(xa.InsertLocked(300, a));
+            Assert.False(xa.InsertLocked(300, new Item(2)));
+        });
 
-        xa.AssertInvariants();
         Assert.Same(a, xa.Load(300));
     }
 
@@ -596,12 +522,12 @@ public class XArrayAllocationTests
         var b = new Item(2);
         xa.Store(300, a);
 
-        xa.Lock.Lock();
-        Assert.Same(a, xa.CmpXchgLocked(300, b, new Item(3)));
-        Assert.Same(a, xa.CmpXchgLocked(300, a, b));
-        xa.Lock.Unlock();
+        UnderLockThenCheckInvariants(xa, () =>
+        {
+            Assert.Same(a, xa.CmpXchgLocked(300, b, new Item(3)));
+            Assert.Same(a, xa.CmpXchgLocked(300, a, b));
+        });
 
-        xa.AssertInvariants();
         Assert.Same(b, xa.Load(300));
     }
 
@@ -611,16 +537,10 @@ public class XArrayAllocationTests
         var xa = New(6);
         xa.Store(300, new Item(1));
 
-        xa.Lock.Lock();
-        xa.SetMarkLocked(300, XaMark.Mark2);
-        xa.Lock.Unlock();
-        xa.AssertInvariants();
+        UnderLockThenCheckInvariants(xa, () => xa.SetMarkLocked(300, XaMark.Mark2));
         Assert.True(xa.GetMark(300, XaMark.Mark2));
 
-        xa.Lock.Lock();
-        xa.ClearMarkLocked(300, XaMark.Mark2);
-        xa.Lock.Unlock();
-        xa.AssertInvariants();
+        UnderLockThenCheckInvariants(xa, () => xa.ClearMarkLocked(300, XaMark.Mark2));
         Assert.False(xa.GetMark(300, XaMark.Mark2));
     }
 
@@ -628,17 +548,16 @@ public class XArrayAllocationTests
     public void StoreLocked_AfterAFailedNonBlockingAllocation_ReturnsWithTheLockHeldAgain()
     {
         var xa = New(6);
-        var calls = new List<bool>();
-        xa.AllocationFault = Fail(calls, nonBlocking: true, blocking: false);
+        var calls = InjectFaults(xa, nonBlocking: true, blocking: false);
         var e = new Item(1);
 
-        xa.Lock.Lock();
-        Assert.Null(xa.StoreLocked(50, e));
-        Assert.True(xa.Lock.IsLocked);
-        xa.Lock.Unlock();
+        UnderLockThenCheckInvariants(xa, () =>
+        {
+            Assert.Null(xa.StoreLocked(50, e));
+            Assert.True(xa.Lock.IsLocked);
+        });
 
         Assert.Equal([false, true], calls);
-        xa.AssertInvariants();
         Assert.Same(e, xa.Load(50));
     }
 
@@ -646,20 +565,14 @@ public class XArrayAllocationTests
     public void StoreLocked_WhenTheBlockingAllocationFailsToo_ThrowsWithTheLockHeldAgain()
     {
         var xa = New(6);
-        xa.AllocationFault = Fail([], nonBlocking: true, blocking: true);
+        InjectFaults(xa, nonBlocking: true, blocking: true);
 
-        xa.Lock.Lock();
-        try
+        UnderLockThenCheckInvariants(xa, () =>
         {
             Assert.Throws<InsufficientMemoryException>(() => xa.StoreLocked(50, new Item(1)));
             Assert.True(xa.Lock.IsLocked);
-        }
-        finally
-        {
-            xa.Lock.Unlock();
-        }
+        });
 
-        xa.AssertInvariants();
         Assert.True(xa.IsEmpty);
     }
 
@@ -670,18 +583,15 @@ public class XArrayAllocationTests
     {
         using var m = MachineFixture.Create(lockdep: LockdepMode.Fail);
         var xa = new XArray<Item>(LockClassKey.ForName("test_xa"), XaLockType.Irq);
-        var calls = new List<bool>();
         var irqsOffDuringBlockingAllocation = true;
-        xa.AllocationFault = mayBlock =>
+        var calls = FailOnlyTheFirstNonBlockingAllocation(xa, mayBlock =>
         {
-            calls.Add(mayBlock);
             if (mayBlock)
             {
                 irqsOffDuringBlockingAllocation = Current.Cpu.IrqsDisabled;
             }
+        });
 
-            return !mayBlock && calls.Count == 1;
-        };
         var e = new Item(1);
 
         var failure = MachineFixture.RunGuarded(m, () =>
@@ -691,12 +601,9 @@ public class XArrayAllocationTests
             xa.Lock.UnlockIrq();
         });
 
-        Assert.Null(failure);
-        MachineFixture.AssertClean(m);
-        Assert.Equal([false, true], calls);
+        AssertRanCleanAndStoredAfterOneRetry(m, failure, xa, calls, e);
         Assert.False(irqsOffDuringBlockingAllocation);
         xa.AssertInvariants();
-        Assert.Same(e, xa.Load(50));
     }
 
     [Fact]
@@ -704,12 +611,7 @@ public class XArrayAllocationTests
     {
         using var m = MachineFixture.Create(lockdep: LockdepMode.Fail);
         var xa = new XArray<Item>(LockClassKey.ForName("test_xa_bh"), XaLockType.Bh);
-        var calls = new List<bool>();
-        xa.AllocationFault = mayBlock =>
-        {
-            calls.Add(mayBlock);
-            return !mayBlock && calls.Count == 1;
-        };
+        var calls = FailOnlyTheFirstNonBlockingAllocation(xa);
         var e = new Item(1);
 
         var failure = MachineFixture.RunGuarded(m, () =>
@@ -719,10 +621,7 @@ public class XArrayAllocationTests
             xa.Lock.UnlockBh();
         });
 
-        Assert.Null(failure);
-        MachineFixture.AssertClean(m);
-        Assert.Equal([false, true], calls);
-        Assert.Same(e, xa.Load(50));
+        AssertRanCleanAndStoredAfterOneRetry(m, failure, xa, calls, e);
     }
 
     [Fact]
@@ -730,12 +629,7 @@ public class XArrayAllocationTests
     {
         using var m = MachineFixture.Create(lockdep: LockdepMode.Report);
         var xa = new XArray<Item>(LockClassKey.ForName("test_xa_irqsave"), XaLockType.IrqSave);
-        var calls = new List<bool>();
-        xa.AllocationFault = mayBlock =>
-        {
-            calls.Add(mayBlock);
-            return !mayBlock && calls.Count == 1;
-        };
+        var calls = FailOnlyTheFirstNonBlockingAllocation(xa);
         var e = new Item(1);
 
         var failure = MachineFixture.RunGuarded(m, () =>
@@ -781,20 +675,12 @@ public class XArrayAllocationTests
     {
         using var m = MachineFixture.Create(lockdep: LockdepMode.Fail);
         var xa = new XArray<Item>(LockClassKey.ForName("test_xa_irqsave_normal"), XaLockType.IrqSave);
-        var calls = new List<bool>();
-        xa.AllocationFault = mayBlock =>
-        {
-            calls.Add(mayBlock);
-            return !mayBlock && calls.Count == 1;
-        };
+        var calls = FailOnlyTheFirstNonBlockingAllocation(xa);
         var e = new Item(1);
 
         var failure = MachineFixture.RunGuarded(m, () => xa.Store(50, e));
 
-        Assert.Null(failure);
-        MachineFixture.AssertClean(m);
-        Assert.Equal([false, true], calls);
-        Assert.Same(e, xa.Load(50));
+        AssertRanCleanAndStoredAfterOneRetry(m, failure, xa, calls, e);
     }
 
     [Fact]
@@ -825,11 +711,8 @@ public class XArrayAllocationTests
             error = xas.Error;
         });
 
-        Assert.Null(failure);
-        MachineFixture.AssertClean(m);
+        AssertRanCleanAndStoredAfterOneRetry(m, failure, xa, calls, e);
         Assert.Equal(Errno.None, error);
-        Assert.Equal([false, true], calls);
-        Assert.Same(e, xa.Load(50));
     }
 
     [Fact]
@@ -858,6 +741,36 @@ public class XArrayAllocationTests
 
     private static XArray<Item> New(int shift) => new(shift);
 
+    private static void StoreItems(XArray<Item> xa, ulong first, ulong last)
+    {
+        for (var i = first; i <= last; i++)
+        {
+            xa.Store(i, new Item(i));
+        }
+    }
+
+    /// <summary>Installs a <see cref="Fail"/> hook on the array and returns its record of calls.</summary>
+    private static List<bool> InjectFaults(XArray<Item> xa, bool nonBlocking, bool blocking)
+    {
+        var calls = new List<bool>();
+        xa.AllocationFault = Fail(calls, nonBlocking, blocking);
+        return calls;
+    }
+
+    /// <summary>Installs a hook that records each call (telling <paramref name="onCall"/> too) and
+    /// fails only the first call, if it is non-blocking; returns the record of calls.</summary>
+    private static List<bool> FailOnlyTheFirstNonBlockingAllocation(XArray<Item> xa, Action<bool>? onCall = null)
+    {
+        var calls = new List<bool>();
+        xa.AllocationFault = mayBlock =>
+        {
+            calls.Add(mayBlock);
+            onCall?.Invoke(mayBlock);
+            return !mayBlock && calls.Count == 1;
+        };
+        return calls;
+    }
+
     /// <summary>A fault hook that records each call and fails the kinds asked for; it throws if
     /// the calls exceed <see cref="CallLimit"/>, so that a retry loop that never converges fails
     /// the test instead of hanging it.</summary>
@@ -872,6 +785,46 @@ public class XArrayAllocationTests
         return mayBlock ? blocking : nonBlocking;
     };
 
+    /// <summary>One cursor store with the array's lock held around it; returns the old entry.</summary>
+    private static Item? StoreUnderLock(XArray<Item> xa, XaState<Item> xas, Item? entry)
+    {
+        xa.Lock.Lock();
+        try
+        {
+            return xas.Store(entry);
+        }
+        finally
+        {
+            xa.Lock.Unlock();
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/> with the array's lock held, then checks the
+    /// array's invariants.</summary>
+    private static void UnderLockThenCheckInvariants(XArray<Item> xa, Action action)
+    {
+        xa.Lock.Lock();
+        try
+        {
+            action();
+        }
+        finally
+        {
+            xa.Lock.Unlock();
+        }
+
+        xa.AssertInvariants();
+    }
+
+    /// <summary>A cursor at <paramref name="index"/> after one store there under the lock (which
+    /// the tests' fault hook makes fail with <see cref="Errno.ENOMEM"/>).</summary>
+    private static XaState<Item> CursorAfterAFailedStore(XArray<Item> xa, ulong index)
+    {
+        var xas = new XaState<Item>(xa, index);
+        StoreUnderLock(xa, xas, new Item(index));
+        return xas;
+    }
+
     /// <summary>The kernel's <c>do { lock; xas_store(); unlock; } while (xas_nomem())</c>; returns
     /// how many times Nomem asked for a retry and the cursor's final error.</summary>
     private static (int Retries, Errno Error) StoreWithNomemLoop(XArray<Item> xa, XaState<Item> xas, Item entry)
@@ -880,19 +833,52 @@ public class XArrayAllocationTests
         do
         {
             retries++;
-            xa.Lock.Lock();
-            try
-            {
-                xas.Store(entry);
-            }
-            finally
-            {
-                xa.Lock.Unlock();
-            }
+            StoreUnderLock(xa, xas, entry);
         }
         while (xas.Nomem());
 
         return (retries, xas.Error);
+    }
+
+    /// <summary>A store that ended without an error left a valid array holding
+    /// <paramref name="entry"/> at <paramref name="index"/>.</summary>
+    private static void AssertStored(XArray<Item> xa, Errno error, ulong index, Item entry)
+    {
+        Assert.Equal(Errno.None, error);
+        xa.AssertInvariants();
+        Assert.Same(entry, xa.Load(index));
+    }
+
+    /// <summary>The array is valid and <see cref="Describe"/> reads as <paramref name="before"/>.</summary>
+    private static void AssertUnchanged(XArray<Item> xa, string before)
+    {
+        xa.AssertInvariants();
+        Assert.Equal(before, Describe(xa));
+    }
+
+    private static void AssertEnomemAndUnchanged(XArray<Item> xa, XaState<Item> xas, string before)
+    {
+        Assert.Equal(Errno.ENOMEM, xas.Error);
+        AssertUnchanged(xa, before);
+    }
+
+    /// <summary>One non-blocking attempt, then one blocking attempt, the lock released and the
+    /// array valid.</summary>
+    private static void AssertTriedNonBlockingThenBlockingAndUnlocked(XArray<Item> xa, List<bool> calls)
+    {
+        Assert.Equal([false, true], calls);
+        Assert.False(xa.Lock.IsLocked);
+        xa.AssertInvariants();
+    }
+
+    /// <summary>The machine ran to the end without a failure or a report, the allocation took one
+    /// failed non-blocking attempt and one blocking one, and <paramref name="entry"/> is at 50.</summary>
+    private static void AssertRanCleanAndStoredAfterOneRetry(Machine m, Exception? failure, XArray<Item> xa, List<bool> calls, Item entry)
+    {
+        Assert.Null(failure);
+        MachineFixture.AssertClean(m);
+        Assert.Equal([false, true], calls);
+        Assert.Same(entry, xa.Load(50));
     }
 
     /// <summary>Everything observable about the array: each entry with its index, order and marks,

@@ -101,14 +101,12 @@ public class XaStateTests
     {
         var xa = New(6);
         Put(xa, 5);
-        var xas = new XaState<Item>(xa, 5);
-        xas.Load();
+        var xas = WalkedCursor(xa, 5);
         Assert.False(xas.IsInvalid);
 
         xas.Set(77);
 
-        Assert.Equal(77UL, xas.Index);
-        Assert.True(xas.IsRestart);
+        AssertRestartAt(xas, 77UL);
     }
 
     [Fact]
@@ -131,13 +129,11 @@ public class XaStateTests
     {
         var xa = New(6);
         Put(xa, 5);
-        var xas = new XaState<Item>(xa, 5);
-        xas.Load();
+        var xas = WalkedCursor(xa, 5);
 
         xas.Reset();
 
-        Assert.True(xas.IsRestart);
-        Assert.Equal(5UL, xas.Index);
+        AssertRestartAt(xas, 5UL);
     }
 
     [Fact]
@@ -212,14 +208,14 @@ public class XaStateTests
         var xas = new XaState<Item>(xa, 4);
         xas.SetError(Errno.EEXIST);
 
-        xa.Lock.Lock();
-        Assert.Null(xas.Store(new Item(99)));
-        Assert.Null(xas.Store(null));
-        xas.SetMark(XaMark.Mark0);
-        xas.ClearMark(XaMark.Mark1);
-        xa.Lock.Unlock();
+        UnderLockThenCheckInvariants(xa, () =>
+        {
+            Assert.Null(xas.Store(new Item(99)));
+            Assert.Null(xas.Store(null));
+            xas.SetMark(XaMark.Mark0);
+            xas.ClearMark(XaMark.Mark1);
+        });
 
-        xa.AssertInvariants();
         Assert.Same(e, xa.Load(4));
         Assert.False(xa.GetMark(4, XaMark.Mark0));
         Assert.True(xa.GetMark(4, XaMark.Mark1));
@@ -420,14 +416,14 @@ public class XaStateTests
         var b = new Item(2);
         var xas = new XaState<Item>(xa, 300);
 
-        xa.Lock.Lock();
-        Assert.Null(xas.Store(a));
-        Assert.Equal(300UL, xas.Index);
-        Assert.Same(a, xas.Store(b));
-        Assert.Equal(300UL, xas.Index);
-        xa.Lock.Unlock();
+        UnderLockThenCheckInvariants(xa, () =>
+        {
+            Assert.Null(xas.Store(a));
+            Assert.Equal(300UL, xas.Index);
+            Assert.Same(a, xas.Store(b));
+            Assert.Equal(300UL, xas.Index);
+        });
 
-        xa.AssertInvariants();
         Assert.Same(b, xa.Load(300));
         Assert.Same(b, xas.Reload());
     }
@@ -472,16 +468,16 @@ public class XaStateTests
         StoreOrder(xa, 4095, 9, first);
         var xas = new XaState<Item>(xa, 4095);
 
-        xa.Lock.Lock();
-        Assert.Same(first, xas.Store(second));
-        Assert.Equal(4095UL, xas.Index);
-        xa.AssertInvariants();
-        Assert.Same(second, xa.Load(3584));
-        Assert.Same(second, xa.Load(4095));
-        Assert.Same(second, xas.Store(null));
-        xa.Lock.Unlock();
+        UnderLockThenCheckInvariants(xa, () =>
+        {
+            Assert.Same(first, xas.Store(second));
+            Assert.Equal(4095UL, xas.Index);
+            xa.AssertInvariants();
+            Assert.Same(second, xa.Load(3584));
+            Assert.Same(second, xa.Load(4095));
+            Assert.Same(second, xas.Store(null));
+        });
 
-        xa.AssertInvariants();
         Assert.True(xa.IsEmpty);
     }
 
@@ -495,8 +491,7 @@ public class XaStateTests
 
         Assert.Null(StoreOrder(xa, 0, 2, null));
 
-        Assert.True(xa.IsEmpty);
-        Assert.Equal(0, xa.NodeCount);
+        AssertEmptyWithoutNodes(xa);
     }
 
     [Theory]
@@ -530,8 +525,7 @@ public class XaStateTests
 
         StoreOrder(xa, 0, 63, null);
 
-        Assert.True(xa.IsEmpty);
-        Assert.Equal(0, xa.NodeCount);
+        AssertEmptyWithoutNodes(xa);
     }
 
     [Fact]
@@ -544,11 +538,7 @@ public class XaStateTests
         Assert.True(xas.IsBounds);
         var e = new Item(1);
 
-        xa.Lock.Lock();
-        Assert.Null(xas.Store(e));
-        xa.Lock.Unlock();
-
-        xa.AssertInvariants();
+        UnderLockThenCheckInvariants(xa, () => Assert.Null(xas.Store(e)));
         Assert.Same(e, xa.Load(500));
         Assert.False(xas.IsInvalid);
     }
@@ -560,11 +550,7 @@ public class XaStateTests
         var e = Put(xa, 70);
         var xas = new XaState<Item>(xa, 70);
 
-        xa.Lock.Lock();
-        Assert.Same(e, xas.StoreValue(12345));
-        xa.Lock.Unlock();
-
-        xa.AssertInvariants();
+        UnderLockThenCheckInvariants(xa, () => Assert.Same(e, xas.StoreValue(12345)));
         Assert.Null(xa.Load(70));
         Assert.True(xa.TryLoadValue(70, out var v));
         Assert.Equal(12345UL, v);
@@ -594,8 +580,7 @@ public class XaStateTests
         var xa = New(6);
         Put(xa, 5);
         var e10 = Put(xa, 10);
-        var xas = new XaState<Item>(xa, 5);
-        xas.Load();
+        var xas = WalkedCursor(xa, 5);
 
         Assert.Same(e10, xas.Find(ulong.MaxValue));
 
@@ -642,8 +627,7 @@ public class XaStateTests
 
         Assert.Null(xas.Find(100));
 
-        Assert.True(xas.IsRestart);
-        Assert.Equal(101UL, xas.Index);
+        AssertRestartAt(xas, 101UL);
         Assert.Same(e200, xas.Find(ulong.MaxValue));
     }
 
@@ -665,8 +649,7 @@ public class XaStateTests
     {
         var xa = New(6);
         Put(xa, 3);
-        var xas = new XaState<Item>(xa, 1000);
-        xas.Load();
+        var xas = WalkedCursor(xa, 1000);
         Assert.True(xas.IsBounds);
 
         Assert.Null(xas.Find(ulong.MaxValue));
@@ -707,12 +690,8 @@ public class XaStateTests
         xa.Reserve(2000);
         xa.StoreValue(2001, 7);
 
-        var seen = new List<(ulong Index, Item Entry)>();
         var xas = new XaState<Item>(xa, 0);
-        for (var e = xas.Find(ulong.MaxValue); e is not null; e = xas.Find(ulong.MaxValue))
-        {
-            seen.Add((xas.Index, e));
-        }
+        var seen = FindRest(xas, mark: null);
 
         Assert.Equal([0UL, 3, 4, 64, 1000, ulong.MaxValue - 1, ulong.MaxValue], seen.Select(s => s.Index));
         Assert.Equal(xa.Entries().ToList(), seen);
@@ -732,23 +711,10 @@ public class XaStateTests
         var e = new Item(1);
         StoreOrder(xa, index, order, e);
         var xas = new XaState<Item>(xa, 0);
-        var n = 0;
 
-        for (var found = xas.Find(ulong.MaxValue); found is not null; found = xas.Find(ulong.MaxValue))
-        {
-            Assert.Same(e, found);
-            n++;
-        }
-
-        Assert.Equal(1, n);
+        Assert.Same(e, Assert.Single(FindRest(xas, mark: null)).Entry);
         xas.Set(index + 1);
-        for (var found = xas.Find(ulong.MaxValue); found is not null; found = xas.Find(ulong.MaxValue))
-        {
-            Assert.Same(e, found);
-            n++;
-        }
-
-        Assert.Equal(2, n);
+        Assert.Same(e, Assert.Single(FindRest(xas, mark: null)).Entry);
     }
 
     [Theory]
@@ -765,23 +731,11 @@ public class XaStateTests
             {
                 items[j] = new Item(j);
                 xas.Set(j);
-                do
-                {
-                    xa.Lock.Lock();
-                    xas.Store(items[j]);
-                    xa.Lock.Unlock();
-                }
-                while (xas.Nomem());
+                StoreWithNomemLoop(xa, xas, items[j]);
             }
 
             xas.Set(ulong.MaxValue);
-            do
-            {
-                xa.Lock.Lock();
-                xas.Store(new Item(ulong.MaxValue));
-                xa.Lock.Unlock();
-            }
-            while (xas.Nomem());
+            StoreWithNomemLoop(xa, xas, new Item(ulong.MaxValue));
 
             xa.Lock.Lock();
             xas.Store(null);
@@ -834,15 +788,10 @@ public class XaStateTests
             }
         }
 
-        var seen = new List<Item>();
-        var xas = new XaState<Item>(xa, 0);
-        for (var e = xas.FindMarked(ulong.MaxValue, XaMark.Mark1); e is not null; e = xas.FindMarked(ulong.MaxValue, XaMark.Mark1))
-        {
-            Assert.True(xa.GetMark(xas.Index, XaMark.Mark1));
-            seen.Add(e);
-        }
+        var seen = FindRest(new XaState<Item>(xa, 0), XaMark.Mark1);
 
-        Assert.Equal(marked, seen);
+        Assert.All(seen, found => Assert.True(xa.GetMark(found.Index, XaMark.Mark1)));
+        Assert.Equal(marked, seen.Select(found => found.Entry));
     }
 
     [Theory]
@@ -854,16 +803,8 @@ public class XaStateTests
         var e = new Item(0x40);
         StoreOrder(xa, 0x40, 2, e);
         xa.SetMark(0x41, XaMark.Mark0);
-        var xas = new XaState<Item>(xa, 0x41);
-        var count = 0;
 
-        for (var found = xas.FindMarked(ulong.MaxValue, XaMark.Mark0); found is not null; found = xas.FindMarked(ulong.MaxValue, XaMark.Mark0))
-        {
-            Assert.Same(e, found);
-            count++;
-        }
-
-        Assert.Equal(1, count);
+        Assert.Same(e, Assert.Single(FindRest(new XaState<Item>(xa, 0x41), XaMark.Mark0)).Entry);
     }
 
     [Fact]
@@ -877,8 +818,7 @@ public class XaStateTests
 
         Assert.Null(xas.FindMarked(100, XaMark.Mark2));
 
-        Assert.True(xas.IsRestart);
-        Assert.Equal(101UL, xas.Index);
+        AssertRestartAt(xas, 101UL);
         Assert.Same(e200, xas.FindMarked(ulong.MaxValue, XaMark.Mark2));
     }
 
@@ -900,30 +840,18 @@ public class XaStateTests
 
     // ---------------- Next and Prev ----------------
 
-    [Fact]
-    public void Next_FromRestart_ReadsTheCursorIndexItself()
+    [Theory]
+    [InlineData(nameof(XaState<Item>.Next))]
+    [InlineData(nameof(XaState<Item>.Prev))]
+    public void NextOrPrev_FromRestart_ReadsTheCursorIndexItself(string move)
     {
         var xa = New(6);
         var e = Put(xa, 7);
         var xas = new XaState<Item>(xa, 7);
 
-        Assert.Same(e, xas.Next());
+        Assert.Same(e, string.Equals(move, nameof(XaState<Item>.Next), StringComparison.Ordinal) ? xas.Next() : xas.Prev());
 
-        Assert.Equal(7UL, xas.Index);
-        Assert.False(xas.IsRestart);
-    }
-
-    [Fact]
-    public void Prev_FromRestart_ReadsTheCursorIndexItself()
-    {
-        var xa = New(6);
-        var e = Put(xa, 7);
-        var xas = new XaState<Item>(xa, 7);
-
-        Assert.Same(e, xas.Prev());
-
-        Assert.Equal(7UL, xas.Index);
-        Assert.False(xas.IsRestart);
+        AssertWalkedAt(xas, 7);
     }
 
     [Fact]
@@ -960,8 +888,7 @@ public class XaStateTests
         for (i = 0; i < idx * 4; i++)
         {
             var e = xas.Next();
-            Assert.False(xas.IsRestart);
-            Assert.Equal(i, xas.Index);
+            AssertWalkedAt(xas, i);
             Assert.Same(i == 0 ? zero : i == idx ? at : null, e);
         }
 
@@ -971,8 +898,7 @@ public class XaStateTests
         {
             var e = xas.Prev();
             i--;
-            Assert.False(xas.IsRestart);
-            Assert.Equal(i, xas.Index);
+            AssertWalkedAt(xas, i);
             Assert.Same(i == 0 ? zero : i == idx ? at : null, e);
         }
         while (i > 0);
@@ -1003,35 +929,11 @@ public class XaStateTests
         // check_move, first half.
         const ulong Count = 1UL << 16;
         var xa = New(shift);
-        var items = new Item[Count];
-        for (ulong i = 0; i < Count; i++)
-        {
-            items[i] = new Item(i);
-            xa.Store(i, items[i]);
-        }
-
+        var items = StoreDense(xa, Count);
         xa.AssertInvariants();
-        var xas = new XaState<Item>(xa, Count - 1);
-        var at = Count;
-        do
-        {
-            var e = xas.Prev();
-            at--;
-            Assert.Same(items[at], e);
-            Assert.Equal(at, xas.Index);
-        }
-        while (at != 0);
 
-        Assert.Null(xas.Prev());
-        Assert.Equal(ulong.MaxValue, xas.Index);
-        do
-        {
-            var e = xas.Next();
-            Assert.Same(items[at], e);
-            Assert.Equal(at, xas.Index);
-            at++;
-        }
-        while (at < Count);
+        // From restart, the first Prev reads Count - 1 itself.
+        AssertPrevDownToZeroWrapsThenNextUpTo(new XaState<Item>(xa, Count - 1), Count, Count, at => items[at]);
     }
 
     [Theory]
@@ -1041,13 +943,7 @@ public class XaStateTests
         // check_move, second half.
         const ulong Count = 1UL << 16;
         var xa = New(shift);
-        var items = new Item[Count];
-        for (ulong i = 0; i < Count; i++)
-        {
-            items[i] = new Item(i);
-            xa.Store(i, items[i]);
-        }
-
+        var items = StoreDense(xa, Count);
         for (var i = 1UL << 8; i < 1UL << 15; i++)
         {
             xa.Erase(i);
@@ -1055,28 +951,9 @@ public class XaStateTests
 
         xa.AssertInvariants();
         static bool Present(ulong i) => i < (1UL << 8) || i >= (1UL << 15);
-        var xas = new XaState<Item>(xa, Count - 1);
-        xas.Load();
-        var at = Count - 1;
-        do
-        {
-            var e = xas.Prev();
-            at--;
-            Assert.Same(Present(at) ? items[at] : null, e);
-            Assert.Equal(at, xas.Index);
-        }
-        while (at != 0);
 
-        Assert.Null(xas.Prev());
-        Assert.Equal(ulong.MaxValue, xas.Index);
-        do
-        {
-            var e = xas.Next();
-            Assert.Same(Present(at) ? items[at] : null, e);
-            Assert.Equal(at, xas.Index);
-            at++;
-        }
-        while (at < Count);
+        // Walked at Count - 1, the first Prev moves to Count - 2.
+        AssertPrevDownToZeroWrapsThenNextUpTo(WalkedCursor(xa, Count - 1), Count - 1, Count, at => Present(at) ? items[at] : null);
     }
 
     // ---------------- Pause ----------------
@@ -1088,8 +965,7 @@ public class XaStateTests
 
         xas.Pause();
 
-        Assert.Equal(9UL, xas.Index);
-        Assert.True(xas.IsRestart);
+        AssertRestartAt(xas, 9UL);
     }
 
     [Fact]
@@ -1097,8 +973,7 @@ public class XaStateTests
     {
         var xa = New(6);
         Put(xa, 1);
-        var xas = new XaState<Item>(xa, 5000);
-        xas.Load();
+        var xas = WalkedCursor(xa, 5000);
 
         xas.Pause();
 
@@ -1112,13 +987,11 @@ public class XaStateTests
         var xa = New(6);
         Put(xa, 5);
         var e9 = Put(xa, 9);
-        var xas = new XaState<Item>(xa, 5);
-        xas.Load();
+        var xas = WalkedCursor(xa, 5);
 
         xas.Pause();
 
-        Assert.True(xas.IsRestart);
-        Assert.Equal(6UL, xas.Index);
+        AssertRestartAt(xas, 6UL);
         Assert.Same(e9, xas.Find(ulong.MaxValue));
     }
 
@@ -1127,13 +1000,11 @@ public class XaStateTests
     {
         var xa = New(6);
         Put(xa, 0);
-        var xas = new XaState<Item>(xa, 0);
-        xas.Load();
+        var xas = WalkedCursor(xa, 0);
 
         xas.Pause();
 
-        Assert.True(xas.IsRestart);
-        Assert.Equal(1UL, xas.Index);
+        AssertRestartAt(xas, 1UL);
     }
 
     [Theory]
@@ -1153,8 +1024,7 @@ public class XaStateTests
 
         xas.Pause();
 
-        Assert.True(xas.IsRestart);
-        Assert.Equal(index + (1UL << order), xas.Index);
+        AssertRestartAt(xas, index + (1UL << order));
         Assert.Same(after, xas.Find(ulong.MaxValue));
     }
 
@@ -1170,8 +1040,7 @@ public class XaStateTests
 
         xas.Pause();
 
-        Assert.True(xas.IsRestart);
-        Assert.Equal(8UL, xas.Index);
+        AssertRestartAt(xas, 8UL);
     }
 
     [Fact]
@@ -1261,8 +1130,7 @@ public class XaStateTests
             index = unchecked(index + (1UL << order));
         }
 
-        Assert.Equal(items, WalkAll(xa, 0, pause: false));
-        Assert.Equal(items, WalkAll(xa, 0, pause: true));
+        AssertWalksVisitEachOnce(xa, items, pausedWalkStart: 0);
     }
 
     [Theory]
@@ -1280,8 +1148,7 @@ public class XaStateTests
             index = unchecked(index + (1UL << order));
         }
 
-        Assert.Equal(items, WalkAll(xa, 0, pause: false));
-        Assert.Equal(items, WalkAll(xa, 1, pause: true));
+        AssertWalksVisitEachOnce(xa, items, pausedWalkStart: 1);
     }
 
     // ---------------- marks ----------------
@@ -1333,19 +1200,13 @@ public class XaStateTests
         Put(xa, 13);
         var xas = new XaState<Item>(xa, 12);
 
-        xa.Lock.Lock();
-        xas.SetMark(XaMark.Mark1);
-        xa.Lock.Unlock();
-        xa.AssertInvariants();
+        UnderLockThenCheckInvariants(xa, () => xas.SetMark(XaMark.Mark1));
         Assert.True(xa.GetMark(12, XaMark.Mark1));
         Assert.True(xas.GetMark(XaMark.Mark1));
         Assert.False(xa.GetMark(12, XaMark.Mark0));
         Assert.False(xa.GetMark(13, XaMark.Mark1));
 
-        xa.Lock.Lock();
-        xas.ClearMark(XaMark.Mark1);
-        xa.Lock.Unlock();
-        xa.AssertInvariants();
+        UnderLockThenCheckInvariants(xa, () => xas.ClearMark(XaMark.Mark1));
         Assert.False(xa.GetMark(12, XaMark.Mark1));
         Assert.False(xa.Marked(XaMark.Mark1));
     }
@@ -1357,15 +1218,14 @@ public class XaStateTests
         Put(xa, 12);
         var xas = new XaState<Item>(xa, 40);
 
-        xa.Lock.Lock();
-        foreach (var mark in AllMarks)
+        UnderLockThenCheckInvariants(xa, () =>
         {
-            xas.SetMark(mark);
-        }
+            foreach (var mark in AllMarks)
+            {
+                xas.SetMark(mark);
+            }
+        });
 
-        xa.Lock.Unlock();
-
-        xa.AssertInvariants();
         foreach (var mark in AllMarks)
         {
             Assert.False(xas.GetMark(mark));
@@ -1380,11 +1240,7 @@ public class XaStateTests
         StoreOrder(xa, 32, 4, new Item(1));
         var xas = new XaState<Item>(xa, 45);
 
-        xa.Lock.Lock();
-        xas.SetMark(XaMark.Mark0);
-        xa.Lock.Unlock();
-
-        xa.AssertInvariants();
+        UnderLockThenCheckInvariants(xa, () => xas.SetMark(XaMark.Mark0));
         for (ulong i = 32; i < 48; i++)
         {
             Assert.True(xa.GetMark(i, XaMark.Mark0));
@@ -1405,10 +1261,41 @@ public class XaStateTests
         return item;
     }
 
-    /// <summary>A multi-index store through a cursor, with the kernel's lock/store/unlock/nomem loop.</summary>
-    private static Item? StoreOrder(XArray<Item> xa, ulong index, int order, Item? entry)
+    /// <summary>A cursor at <paramref name="index"/> after a <see cref="XaState{T}.Load"/>, so walked
+    /// (or in the bounds state).</summary>
+    private static XaState<Item> WalkedCursor(XArray<Item> xa, ulong index)
     {
-        var xas = new XaState<Item>(xa, index, order);
+        var xas = new XaState<Item>(xa, index);
+        xas.Load();
+        return xas;
+    }
+
+    /// <summary>Stores a distinct item at each of 0 .. <paramref name="count"/> - 1 and returns them.</summary>
+    private static Item[] StoreDense(XArray<Item> xa, ulong count)
+    {
+        var items = new Item[count];
+        for (ulong i = 0; i < count; i++)
+        {
+            items[i] = new Item(i);
+            xa.Store(i, items[i]);
+        }
+
+        return items;
+    }
+
+    /// <summary>lock; <paramref name="action"/>; unlock; then the array must be valid.</summary>
+    private static void UnderLockThenCheckInvariants(XArray<Item> xa, Action action)
+    {
+        xa.Lock.Lock();
+        action();
+        xa.Lock.Unlock();
+        xa.AssertInvariants();
+    }
+
+    /// <summary>The kernel's <c>do { lock; xas_store(); unlock; } while (xas_nomem())</c> with the
+    /// cursor as it is; returns what the last store returned.</summary>
+    private static Item? StoreWithNomemLoop(XArray<Item> xa, XaState<Item> xas, Item? entry)
+    {
         Item? old;
         do
         {
@@ -1418,6 +1305,84 @@ public class XaStateTests
         }
         while (xas.Nomem());
 
+        return old;
+    }
+
+    private static void AssertRestartAt(XaState<Item> xas, ulong index)
+    {
+        Assert.True(xas.IsRestart);
+        Assert.Equal(index, xas.Index);
+    }
+
+    private static void AssertWalkedAt(XaState<Item> xas, ulong index)
+    {
+        Assert.False(xas.IsRestart);
+        Assert.Equal(index, xas.Index);
+    }
+
+    private static void AssertEmptyWithoutNodes(XArray<Item> xa)
+    {
+        Assert.True(xa.IsEmpty);
+        Assert.Equal(0, xa.NodeCount);
+    }
+
+    /// <summary>check_move's walk: Prev from <paramref name="from"/> down to 0, each step at the
+    /// index below the last and returning <paramref name="expected"/> of it; one more Prev wraps
+    /// to <see cref="ulong.MaxValue"/> with nothing; then Next from 0 up to
+    /// <paramref name="count"/> - 1 the same way.</summary>
+    private static void AssertPrevDownToZeroWrapsThenNextUpTo(XaState<Item> xas, ulong from, ulong count, Func<ulong, Item?> expected)
+    {
+        var at = from;
+        do
+        {
+            var e = xas.Prev();
+            at--;
+            Assert.Same(expected(at), e);
+            Assert.Equal(at, xas.Index);
+        }
+        while (at != 0);
+
+        Assert.Null(xas.Prev());
+        Assert.Equal(ulong.MaxValue, xas.Index);
+        do
+        {
+            var e = xas.Next();
+            Assert.Same(expected(at), e);
+            Assert.Equal(at, xas.Index);
+            at++;
+        }
+        while (at < count);
+    }
+
+    /// <summary>Every entry <see cref="XaState{T}.Find"/> (or, with a mark,
+    /// <see cref="XaState{T}.FindMarked"/>) returns from the cursor's position up to
+    /// <see cref="ulong.MaxValue"/>, with the cursor index it was returned at.</summary>
+    private static List<(ulong Index, Item Entry)> FindRest(XaState<Item> xas, XaMark? mark)
+    {
+        var seen = new List<(ulong Index, Item Entry)>();
+        for (var e = Next(); e is not null; e = Next())
+        {
+            seen.Add((xas.Index, e));
+        }
+
+        return seen;
+
+        Item? Next() => mark is { } m ? xas.FindMarked(ulong.MaxValue, m) : xas.Find(ulong.MaxValue);
+    }
+
+    /// <summary>A walk from 0 without pausing, and one from <paramref name="pausedWalkStart"/>
+    /// pausing after every entry, both see exactly <paramref name="items"/> in order.</summary>
+    private static void AssertWalksVisitEachOnce(XArray<Item> xa, Item[] items, ulong pausedWalkStart)
+    {
+        Assert.Equal(items, WalkAll(xa, 0, pause: false));
+        Assert.Equal(items, WalkAll(xa, pausedWalkStart, pause: true));
+    }
+
+    /// <summary>A multi-index store through a cursor, with the kernel's lock/store/unlock/nomem loop.</summary>
+    private static Item? StoreOrder(XArray<Item> xa, ulong index, int order, Item? entry)
+    {
+        var xas = new XaState<Item>(xa, index, order);
+        var old = StoreWithNomemLoop(xa, xas, entry);
         Assert.Equal(Errno.None, xas.Error);
         xa.AssertInvariants();
         return old;
