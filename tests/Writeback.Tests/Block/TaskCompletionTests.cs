@@ -35,46 +35,23 @@ public class TaskCompletionTests
         TaskCompletionVariant.Cpumask,
     };
 
-    public static TheoryData<TaskCompletionVariant, AtomicSection> VariantsBySection
+    public static TheoryData<TaskCompletionVariant, AtomicSection> VariantsBySection =>
+        ByVariant(Enum.GetValues<AtomicSection>());
+
+    public static TheoryData<TaskCompletionVariant, DeviceContext> VariantsByDeviceContext =>
+        ByVariant([DeviceContext.Hardirq, DeviceContext.Softirq]);
+
+    public static TheoryData<TaskCompletionVariant, ulong> VariantsBySeed(ulong[] seeds) => ByVariant(seeds);
+
+    /// <summary>Every variant, each with every one of <paramref name="values"/>.</summary>
+    private static TheoryData<TaskCompletionVariant, T> ByVariant<T>(IEnumerable<T> values)
     {
-        get
-        {
-            var data = new TheoryData<TaskCompletionVariant, AtomicSection>();
-            foreach (var v in Enum.GetValues<TaskCompletionVariant>())
-            {
-                foreach (var s in Enum.GetValues<AtomicSection>())
-                {
-                    data.Add(v, s);
-                }
-            }
-
-            return data;
-        }
-    }
-
-    public static TheoryData<TaskCompletionVariant, DeviceContext> VariantsByDeviceContext
-    {
-        get
-        {
-            var data = new TheoryData<TaskCompletionVariant, DeviceContext>();
-            foreach (var v in Enum.GetValues<TaskCompletionVariant>())
-            {
-                data.Add(v, DeviceContext.Hardirq);
-                data.Add(v, DeviceContext.Softirq);
-            }
-
-            return data;
-        }
-    }
-
-    public static TheoryData<TaskCompletionVariant, ulong> VariantsBySeed(ulong[] seeds)
-    {
-        var data = new TheoryData<TaskCompletionVariant, ulong>();
+        var data = new TheoryData<TaskCompletionVariant, T>();
         foreach (var v in Enum.GetValues<TaskCompletionVariant>())
         {
-            foreach (var s in seeds)
+            foreach (var value in values)
             {
-                data.Add(v, s);
+                data.Add(v, value);
             }
         }
 
@@ -212,42 +189,81 @@ public class TaskCompletionTests
         return true;
     }
 
-    private static void Enter(AtomicSection section)
+    /// <summary>The calls that enter and leave <paramref name="section"/>.</summary>
+    private static (Action Enter, Action Leave) Bracket(AtomicSection section) => section switch
     {
-        switch (section)
+        AtomicSection.IrqsOff => (() => Context.LocalIrqDisable(), () => Context.LocalIrqEnable()),
+        AtomicSection.BhOff => (() => Context.LocalBhDisable(), () => Context.LocalBhEnable()),
+        AtomicSection.PreemptOff => (() => Context.PreemptDisable(), () => Context.PreemptEnable()),
+        _ => (() => Context.RcuReadLock(), () => Context.RcuReadUnlock()),
+    };
+
+    private static void Enter(AtomicSection section) => Bracket(section).Enter();
+
+    private static void Leave(AtomicSection section) => Bracket(section).Leave();
+
+    /// <summary>Sleeps a jiffy if <paramref name="sleep"/>, else only passes a scheduling point.</summary>
+    private static void SleepOrPoint(Machine m, bool sleep)
+    {
+        if (sleep)
         {
-            case AtomicSection.IrqsOff:
-                Context.LocalIrqDisable();
-                break;
-            case AtomicSection.BhOff:
-                Context.LocalBhDisable();
-                break;
-            case AtomicSection.PreemptOff:
-                Context.PreemptDisable();
-                break;
-            default:
-                Context.RcuReadLock();
-                break;
+            m.Msleep(1);
+        }
+        else
+        {
+            Context.Point();
         }
     }
 
-    private static void Leave(AtomicSection section)
+    /// <summary>Submits bios 0..<paramref name="n"/>-1 of <paramref name="t"/> to <paramref name="disk"/>.</summary>
+    private static void SubmitAll(Tracker t, BlockDevice disk, int n, bool flagged = true)
     {
-        switch (section)
+        for (var id = 0; id < n; id++)
         {
-            case AtomicSection.IrqsOff:
-                Context.LocalIrqEnable();
-                break;
-            case AtomicSection.BhOff:
-                Context.LocalBhEnable();
-                break;
-            case AtomicSection.PreemptOff:
-                Context.PreemptEnable();
-                break;
-            default:
-                Context.RcuReadUnlock();
-                break;
+            t.NewBio(disk, id, flagged).Submit();
         }
+    }
+
+    /// <summary>Waits until every callback of <paramref name="t"/> has run, lets the machine settle
+    /// for <paramref name="settleMs"/> (if any) and returns the layer's statistics.</summary>
+    private static BioCompletionStats AwaitCallbacks(Machine m, BlockLayer layer, Tracker t, int settleMs = 5)
+    {
+        var n = t.Runs.Count;
+        Assert.True(SleepUntil(m, () => t.Total == n), $"{t.Total} of {n} callbacks ran");
+        if (settleMs > 0)
+        {
+            m.Msleep(settleMs);
+        }
+
+        return layer.Stats();
+    }
+
+    /// <summary>Submits <paramref name="n"/> bios to a disk that completes them on CPU 1, in hardirq
+    /// or (<paramref name="inSoftirq"/>) softirq context, waits for every callback and returns the
+    /// tracker and the layer's statistics. <paramref name="beforeSubmit"/> runs just before the
+    /// bios are submitted, <paramref name="afterSettle"/> once the machine has settled.</summary>
+    private static (Tracker Tracker, BioCompletionStats Stats) CompleteOnCpu1(
+        TaskCompletionVariant variant,
+        int n,
+        bool flagged = true,
+        bool inSoftirq = false,
+        DeferralDecision decision = DeferralDecision.BioInAtomic,
+        int settleMs = 5,
+        Action<Machine>? beforeSubmit = null,
+        Action<Machine>? afterSettle = null)
+    {
+        var t = new Tracker(n);
+        BioCompletionStats? stats = null;
+        OnDisk(variant, (m, layer, disk) =>
+        {
+            disk.CompletionCpu = 1;
+            disk.CompleteInSoftirq = inSoftirq;
+            beforeSubmit?.Invoke(m);
+            SubmitAll(t, disk, n, flagged);
+            stats = AwaitCallbacks(m, layer, t, settleMs);
+            afterSettle?.Invoke(m);
+        }, decision: decision);
+        return (t, stats!);
     }
 
     private static void AssertEachRanOnce(Tracker t)
@@ -260,6 +276,21 @@ public class TaskCompletionTests
         Assert.Equal(0, t.Overlaps);
     }
 
+    /// <summary>Every callback ran once, and each where it could sleep.</summary>
+    private static void AssertEachRanOnceSleepable(Tracker t)
+    {
+        AssertEachRanOnce(t);
+        Assert.Equal(0, t.NotSleepable);
+    }
+
+    /// <summary>All <paramref name="n"/> completions were deferred, none completed inline.</summary>
+    private static void AssertAllDeferred(BioCompletionStats stats, int n)
+    {
+        Assert.Equal(n, stats.Deferred);
+        Assert.Equal(0, stats.Inline);
+        Assert.Equal(0, stats.InlineAtomic);
+    }
+
     // ---------------- flagged bios from interrupt context ----------------
 
     [Theory]
@@ -267,29 +298,12 @@ public class TaskCompletionTests
     public void FlaggedBios_CompletedFromHardirq_RunEachCallbackOnce_InTaskContext(TaskCompletionVariant variant)
     {
         const int N = 16;
-        var t = new Tracker(N);
-        BioCompletionStats? stats = null;
         long jiffyNs = 0;
-        OnDisk(variant, (m, layer, disk) =>
-        {
-            jiffyNs = m.JiffyNs;
-            disk.CompletionCpu = 1;
-            for (var id = 0; id < N; id++)
-            {
-                t.NewBio(disk, id, flagged: true).Submit();
-            }
+        var (t, stats) = CompleteOnCpu1(variant, N, settleMs: 10, beforeSubmit: m => jiffyNs = m.JiffyNs);
 
-            Assert.True(SleepUntil(m, () => t.Total == N), $"{t.Total} of {N} callbacks ran");
-            m.Msleep(10);
-            stats = layer.Stats();
-        });
-
-        AssertEachRanOnce(t);
-        Assert.Equal(0, t.NotSleepable);
+        AssertEachRanOnceSleepable(t);
         Assert.All(t.Cpu, cpu => Assert.Equal(1, cpu)); // the worker of the completing CPU's batch
-        Assert.Equal(N, stats!.Deferred);
-        Assert.Equal(0, stats.Inline);
-        Assert.Equal(0, stats.InlineAtomic);
+        AssertAllDeferred(stats, N);
         Assert.True(stats.WorkerRuns >= 1);
         Assert.Equal(stats.WorkerRuns, stats.BatchSizes.Count);
         Assert.Equal(N, stats.BatchSizes.Total);
@@ -316,25 +330,15 @@ public class TaskCompletionTests
         // The burst completes just after a tick (the sleep ends on one), so v5's one-jiffy delay
         // costs nearly a whole jiffy; the merged work item runs as soon as the CPU is free.
         const int N = 8;
-        var t = new Tracker(N);
-        BioCompletionStats? stats = null;
         long jiffyNs = 0;
-        OnDisk(variant, (m, layer, disk) =>
+        var (t, stats) = CompleteOnCpu1(variant, N, settleMs: 0, beforeSubmit: m =>
         {
             jiffyNs = m.JiffyNs;
-            disk.CompletionCpu = 1;
             m.Msleep(1);
-            for (var id = 0; id < N; id++)
-            {
-                t.NewBio(disk, id, flagged: true).Submit();
-            }
-
-            Assert.True(SleepUntil(m, () => t.Total == N));
-            stats = layer.Stats();
         });
 
         AssertEachRanOnce(t);
-        var latency = stats!.DeferralLatencyNs;
+        var latency = stats.DeferralLatencyNs;
         Assert.Equal(N, latency.Count);
         if (variant == TaskCompletionVariant.V5)
         {
@@ -352,29 +356,12 @@ public class TaskCompletionTests
     public void FlaggedBios_CompletedFromSoftirq_AreDeferredToTaskContext(TaskCompletionVariant variant)
     {
         const int N = 8;
-        var t = new Tracker(N);
-        BioCompletionStats? stats = null;
         long softirqsRun = 0;
-        OnDisk(variant, (m, layer, disk) =>
-        {
-            disk.CompletionCpu = 1;
-            disk.CompleteInSoftirq = true;
-            for (var id = 0; id < N; id++)
-            {
-                t.NewBio(disk, id, flagged: true).Submit();
-            }
+        var (t, stats) = CompleteOnCpu1(variant, N, inSoftirq: true, afterSettle: m => softirqsRun = m.Cpus[1].SoftirqsRun);
 
-            Assert.True(SleepUntil(m, () => t.Total == N));
-            m.Msleep(5);
-            stats = layer.Stats();
-            softirqsRun = m.Cpus[1].SoftirqsRun;
-        });
-
-        AssertEachRanOnce(t);
-        Assert.Equal(0, t.NotSleepable);
+        AssertEachRanOnceSleepable(t);
         Assert.True(softirqsRun > 0);
-        Assert.Equal(N, stats!.Deferred);
-        Assert.Equal(0, stats.Inline);
+        AssertAllDeferred(stats, N);
     }
 
     [Theory]
@@ -382,25 +369,12 @@ public class TaskCompletionTests
     public void UnflaggedBios_CompleteInline_InTheHardirqTheDeviceUsed(TaskCompletionVariant variant)
     {
         const int N = 8;
-        var t = new Tracker(N);
-        BioCompletionStats? stats = null;
-        OnDisk(variant, (m, layer, disk) =>
-        {
-            disk.CompletionCpu = 1;
-            for (var id = 0; id < N; id++)
-            {
-                t.NewBio(disk, id, flagged: false).Submit();
-            }
-
-            Assert.True(SleepUntil(m, () => t.Total == N));
-            m.Msleep(5);
-            stats = layer.Stats();
-        });
+        var (t, stats) = CompleteOnCpu1(variant, N, flagged: false);
 
         AssertEachRanOnce(t);
         Assert.Equal(N, t.InHardirq);
         Assert.All(t.Cpu, cpu => Assert.Equal(1, cpu));
-        Assert.Equal(0, stats!.Deferred);
+        Assert.Equal(0, stats.Deferred);
         Assert.Equal(0, stats.Inline);
         Assert.Equal(0, stats.WorkerRuns);
         Assert.Equal(0, stats.DeferralLatencyNs.Count);
@@ -439,14 +413,7 @@ public class TaskCompletionTests
                         disk.Complete(bios[id]);
                     }
                 });
-                if (w % 2 == 0)
-                {
-                    m.Msleep(1);
-                }
-                else
-                {
-                    Context.Point();
-                }
+                SleepOrPoint(m, sleep: w % 2 == 0);
             }
 
             Assert.True(SleepUntil(m, () => t.Total == N));
@@ -475,8 +442,7 @@ public class TaskCompletionTests
         });
 
         Assert.True(ranBeforeEndioReturned);
-        AssertEachRanOnce(t);
-        Assert.Equal(0, t.NotSleepable);
+        AssertEachRanOnceSleepable(t);
         Assert.Equal(1, stats!.Inline);
         Assert.Equal(0, stats.InlineAtomic);
         Assert.Equal(0, stats.Deferred);
@@ -505,19 +471,14 @@ public class TaskCompletionTests
             // matters is that bio_endio() itself did not call the handler.
             ranInsideEndio = t.Total != before && t.RanIn[0] == completer;
             Leave(section);
-            Assert.True(SleepUntil(m, () => t.Total == 1));
-            m.Msleep(5);
-            stats = layer.Stats();
+            stats = AwaitCallbacks(m, layer, t);
         });
 
         Assert.True(inTaskInsideSection, "the section is task context: only bio_in_atomic() can see it is atomic");
         Assert.False(ranInsideEndio);
         Assert.NotSame(completer, t.RanIn[0]);
-        AssertEachRanOnce(t);
-        Assert.Equal(0, t.NotSleepable);
-        Assert.Equal(1, stats!.Deferred);
-        Assert.Equal(0, stats.Inline);
-        Assert.Equal(0, stats.InlineAtomic);
+        AssertEachRanOnceSleepable(t);
+        AssertAllDeferred(stats!, 1);
     }
 
     [Theory]
@@ -551,27 +512,10 @@ public class TaskCompletionTests
     public void NotInTaskDecision_HardirqAndSoftirqCompletions_StillDefer(TaskCompletionVariant variant, DeviceContext where)
     {
         const int N = 6;
-        var t = new Tracker(N);
-        BioCompletionStats? stats = null;
-        OnDisk(variant, (m, layer, disk) =>
-        {
-            disk.CompletionCpu = 1;
-            disk.CompleteInSoftirq = where == DeviceContext.Softirq;
-            for (var id = 0; id < N; id++)
-            {
-                t.NewBio(disk, id, flagged: true).Submit();
-            }
+        var (t, stats) = CompleteOnCpu1(variant, N, inSoftirq: where == DeviceContext.Softirq, decision: DeferralDecision.NotInTask);
 
-            Assert.True(SleepUntil(m, () => t.Total == N));
-            m.Msleep(5);
-            stats = layer.Stats();
-        }, decision: DeferralDecision.NotInTask);
-
-        AssertEachRanOnce(t);
-        Assert.Equal(0, t.NotSleepable);
-        Assert.Equal(N, stats!.Deferred);
-        Assert.Equal(0, stats.Inline);
-        Assert.Equal(0, stats.InlineAtomic);
+        AssertEachRanOnceSleepable(t);
+        AssertAllDeferred(stats, N);
     }
 
     // ---------------- chains ----------------
@@ -593,15 +537,12 @@ public class TaskCompletionTests
             bio.Submit();
             pieces = disk.Seen.Count;
             piecesFlagged = disk.Seen.Count(p => p.Flagged(BioFlags.CompleteInTask));
-            Assert.True(SleepUntil(m, () => t.Total == 1));
-            m.Msleep(5);
-            stats = layer.Stats();
+            stats = AwaitCallbacks(m, layer, t);
         }, limits: new QueueLimits { MaxSectors = 8 });
 
         Assert.Equal(4, pieces);
         Assert.Equal(1, piecesFlagged); // only the parent: the split-off fronts are plain chain children
-        AssertEachRanOnce(t);
-        Assert.Equal(0, t.NotSleepable);
+        AssertEachRanOnceSleepable(t);
         Assert.Equal(1, stats!.Deferred);
     }
 
@@ -628,13 +569,10 @@ public class TaskCompletionTests
                 c.Submit();
             }
 
-            Assert.True(SleepUntil(m, () => t.Total == 1));
-            m.Msleep(5);
-            stats = layer.Stats();
+            stats = AwaitCallbacks(m, layer, t);
         });
 
-        AssertEachRanOnce(t);
-        Assert.Equal(0, t.NotSleepable);
+        AssertEachRanOnceSleepable(t);
         Assert.Equal(1, stats!.Deferred);
     }
 
@@ -734,10 +672,7 @@ public class TaskCompletionTests
         OnDisk(variant, (m, layer, disk) =>
         {
             disk.CompletionCpuFor = b => (int)b.Private! % 4;
-            for (var id = 0; id < N; id++)
-            {
-                t.NewBio(disk, id, flagged: true).Submit();
-            }
+            SubmitAll(t, disk, N);
 
             // Spin (no sleep: for v5 the tick must not pass) until the device has completed everything.
             MachineFixture.SpinUntil(() => disk.Completions == N);
@@ -749,8 +684,7 @@ public class TaskCompletionTests
         }, cpus: 4);
 
         Assert.Equal(N, afterFlush);
-        AssertEachRanOnce(t);
-        Assert.Equal(0, t.NotSleepable);
+        AssertEachRanOnceSleepable(t);
         if (variant == TaskCompletionVariant.V5)
         {
             // Nothing ran before the flush (the delayed work waits for the tick); the flush cut the delay short.
@@ -781,8 +715,7 @@ public class TaskCompletionTests
         var r = HotplugChurn(variant, seed, LockdepMode.Fail);
         Assert.Empty(r.Reports);
         Assert.True(r.AllRan, $"{r.Tracker.Total} of {r.Tracker.Runs.Count} callbacks ran");
-        AssertEachRanOnce(r.Tracker);
-        Assert.Equal(0, r.Tracker.NotSleepable);
+        AssertEachRanOnceSleepable(r.Tracker);
         Assert.Equal(r.Tracker.Runs.Count, r.Stats.Deferred);
         Assert.Equal(r.Tracker.Runs.Count, r.Stats.BatchSizes.Total + r.Stats.DrainedByHotplug);
         if (variant is TaskCompletionVariant.Merged or TaskCompletionVariant.Cpumask)
@@ -827,14 +760,7 @@ public class TaskCompletionTests
                 for (var id = 0; id < N; id++)
                 {
                     t.NewBio(disk, id, flagged: true).Submit();
-                    if (id % 8 == 7)
-                    {
-                        m.Msleep(1);
-                    }
-                    else
-                    {
-                        Context.Point();
-                    }
+                    SleepOrPoint(m, sleep: id % 8 == 7);
                 }
             });
             var hotplug = m.Spawn("hotplug", () =>
@@ -955,8 +881,7 @@ public class TaskCompletionTests
         Assert.True(r.BatchWorkWasPendingAtCpuDown);
         Assert.Equal(0, r.Stats.ForeignDrains);
         Assert.True(r.AllRan);
-        AssertEachRanOnce(r.Tracker);
-        Assert.Equal(0, r.Tracker.NotSleepable);
+        AssertEachRanOnceSleepable(r.Tracker);
         switch (variant)
         {
             case TaskCompletionVariant.Merged:
@@ -1040,8 +965,7 @@ public class TaskCompletionTests
         }, cpus: 4, seed: seed);
 
         Assert.Empty(lost);
-        AssertEachRanOnce(t);
-        Assert.Equal(0, t.NotSleepable);
+        AssertEachRanOnceSleepable(t);
     }
 
     // ---------------- real engine ----------------
@@ -1062,10 +986,7 @@ public class TaskCompletionTests
                 var layer = BlockLayer.Create(m, new BlockLayerOptions { Variant = variant });
                 var disk = new TestDisk(layer) { LatencyNs = 20_000 };
                 disk.CompletionCpuFor = b => (int)b.Private! % 2;
-                for (var id = 0; id < N; id++)
-                {
-                    t.NewBio(disk, id, flagged: true).Submit();
-                }
+                SubmitAll(t, disk, N);
 
                 Assert.True(SleepUntil(m, () => t.Total == N, maxMs: 5000), $"{t.Total} of {N} callbacks ran");
                 layer.FlushDeferred();
@@ -1073,8 +994,7 @@ public class TaskCompletionTests
             });
             Assert.Null(failure);
             MachineFixture.AssertClean(m);
-            AssertEachRanOnce(t);
-            Assert.Equal(0, t.NotSleepable);
+            AssertEachRanOnceSleepable(t);
             Assert.Equal(N, stats!.Deferred);
             Assert.Equal(N, stats.DeferralLatencyNs.Count);
         }

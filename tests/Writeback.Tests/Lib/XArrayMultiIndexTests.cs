@@ -1,5 +1,5 @@
-using Writeback.Kernel;
 using Writeback.Lib;
+using static Writeback.Tests.Lib.XArrayTestSupport;
 
 namespace Writeback.Tests.Lib;
 
@@ -12,43 +12,13 @@ namespace Writeback.Tests.Lib;
 /// shift 6 is the kernel's geometry.</summary>
 public class XArrayMultiIndexTests
 {
-    private static readonly XaMark[] s_marks = [XaMark.Mark0, XaMark.Mark1, XaMark.Mark2];
-
     /// <summary>Chunk shift and order: orders below, at and above one and two chunks.</summary>
-    public static TheoryData<int, int> ShiftsAndOrders
-    {
-        get
-        {
-            var data = new TheoryData<int, int>();
-            foreach (var shift in new[] { 2, 6 })
-            {
-                foreach (var order in new[] { 1, 2, 3, 5, 6, 7, 12, 13, 20, 63 })
-                {
-                    data.Add(shift, order);
-                }
-            }
-
-            return data;
-        }
-    }
+    public static TheoryData<int, int> ShiftsAndOrders =>
+        ForShifts<int>(_ => [1, 2, 3, 5, 6, 7, 12, 13, 20, 63]);
 
     /// <summary>Chunk shift and an order of at least the chunk shift (the entry lives above the leaves).</summary>
-    public static TheoryData<int, int> ShiftsAndHighOrders
-    {
-        get
-        {
-            var data = new TheoryData<int, int>();
-            foreach (var shift in new[] { 2, 6 })
-            {
-                foreach (var order in new[] { shift, shift + 1, 2 * shift, (2 * shift) + 1, 40, 63 }.Distinct())
-                {
-                    data.Add(shift, order);
-                }
-            }
-
-            return data;
-        }
-    }
+    public static TheoryData<int, int> ShiftsAndHighOrders =>
+        ForShifts(shift => new[] { shift, shift + 1, 2 * shift, (2 * shift) + 1, 40, 63 }.Distinct());
 
     /// <summary>Chunk shift, order and where the entry starts, in units of its own size.</summary>
     public static TheoryData<int, int, ulong> ShiftsOrdersAndSlots
@@ -122,15 +92,10 @@ public class XArrayMultiIndexTests
         var xas = new XaState<Item>(xa, (5 * size) + 3, order);
         Assert.Equal(5 * size, xas.Index);
 
-        xa.Lock.Lock();
-        xas.Store(a);
-        xa.Lock.Unlock();
+        Locked(xa, () => xas.Store(a));
         xa.AssertInvariants();
 
-        Assert.Same(a, xa.Load(5 * size));
-        Assert.Same(a, xa.Load((6 * size) - 1));
-        Assert.Null(xa.Load(6 * size));
-        Assert.Null(xa.Load((5 * size) - 1));
+        AssertHeldExactlyIn(xa, 5 * size, 6 * size, a);
     }
 
     [Theory]
@@ -392,21 +357,13 @@ public class XArrayMultiIndexTests
             var a = new Item(1);
             var b = new Item(2);
             StoreOrder(xa, at, order, a);
-            Assert.Same(a, xa.Load(min));
-            Assert.Same(a, xa.Load(max - 1));
-            Assert.Null(xa.Load(max));
-            Assert.Null(xa.Load(unchecked(min - 1)));
+            AssertHeldExactlyIn(xa, min, max, a);
 
             var xas = new XaState<Item>(xa, at);
-            xa.Lock.Lock();
-            Assert.Same(a, xas.Store(b));
-            xa.Lock.Unlock();
+            Assert.Same(a, Locked(xa, () => xas.Store(b)));
             xa.AssertInvariants();
 
-            Assert.Same(b, xa.Load(min));
-            Assert.Same(b, xa.Load(max - 1));
-            Assert.Null(xa.Load(max));
-            Assert.Null(xa.Load(unchecked(min - 1)));
+            AssertHeldExactlyIn(xa, min, max, b);
             Assert.Same(b, xa.Erase(min));
             AssertEmpty(xa);
         }
@@ -422,11 +379,12 @@ public class XArrayMultiIndexTests
         StoreOrder(xa, 4095, 9, a);
 
         var xas = new XaState<Item>(xa, 4095);
-        xa.Lock.Lock();
-        Assert.Same(a, xas.Store(b));
-        Assert.Equal(4095UL, xas.Index);
-        Assert.Same(b, xas.Store(null));
-        xa.Lock.Unlock();
+        Locked(xa, () =>
+        {
+            Assert.Same(a, xas.Store(b));
+            Assert.Equal(4095UL, xas.Index);
+            Assert.Same(b, xas.Store(null));
+        });
 
         AssertEmpty(xa);
     }
@@ -778,17 +736,9 @@ public class XArrayMultiIndexTests
     public void Find_FromBeforeAMultiIndexEntry_ReturnsItAtItsFirstIndex(int shift)
     {
         // check_multi_find_1, orders 2..9.
-        for (var order = 2; order < 10; order++)
+        foreach (var (xa, order, a, _) in EntryThenNext(shift))
         {
-            var xa = new XArray<Item>(shift);
-            var multi = 3UL << order;
-            var a = new Item(1);
-            StoreOrder(xa, multi, order, a);
-            xa.Store(4UL << order, new Item(2));
-
-            var index = 0UL;
-            Assert.Same(a, xa.Find(ref index, ulong.MaxValue));
-            Assert.Equal(multi, index);
+            AssertFind(xa, 0, ulong.MaxValue, a, 3UL << order);
         }
     }
 
@@ -797,19 +747,11 @@ public class XArrayMultiIndexTests
     [InlineData(6)]
     public void Find_FromInsideAMultiIndexEntry_ReturnsItAndLeavesTheIndex(int shift)
     {
-        for (var order = 2; order < 10; order++)
+        foreach (var (xa, order, a, _) in EntryThenNext(shift))
         {
-            var xa = new XArray<Item>(shift);
-            var multi = 3UL << order;
-            var a = new Item(1);
-            StoreOrder(xa, multi, order, a);
-            xa.Store(4UL << order, new Item(2));
-
-            foreach (var start in new[] { multi + 1, (4UL << order) - 1 })
+            foreach (var start in new[] { (3UL << order) + 1, (4UL << order) - 1 })
             {
-                var index = start;
-                Assert.Same(a, xa.Find(ref index, ulong.MaxValue));
-                Assert.Equal(start, index);
+                AssertFind(xa, start, ulong.MaxValue, a, start);
             }
         }
     }
@@ -819,18 +761,12 @@ public class XArrayMultiIndexTests
     [InlineData(6)]
     public void Find_FromJustAfterAMultiIndexEntry_FindsTheNextEntryNotIt(int shift)
     {
-        for (var order = 2; order < 10; order++)
+        foreach (var (xa, order, _, b) in EntryThenNext(shift))
         {
-            var xa = new XArray<Item>(shift);
             var next = 4UL << order;
-            var b = new Item(2);
-            StoreOrder(xa, 3UL << order, order, new Item(1));
-            xa.Store(next, b);
             xa.Store(next + 1, new Item(3));
 
-            var index = next;
-            Assert.Same(b, xa.Find(ref index, ulong.MaxValue));
-            Assert.Equal(next, index);
+            AssertFind(xa, next, ulong.MaxValue, b, next);
         }
     }
 
@@ -845,9 +781,7 @@ public class XArrayMultiIndexTests
             var xa = new XArray<Item>(shift);
             StoreOrder(xa, 0, order - 4, new Item(1));
 
-            var index = 1UL << (order - 4);
-            Assert.Null(xa.Find(ref index, ulong.MaxValue));
-            Assert.Equal(1UL << (order - 4), index);
+            AssertFind(xa, 1UL << (order - 4), ulong.MaxValue, null, 1UL << (order - 4));
         }
     }
 
@@ -929,13 +863,8 @@ public class XArrayMultiIndexTests
         StoreOrder(xa, 1UL << 12, 12, a);
         xa.SetMark(1UL << 12, XaMark.Mark1);
 
-        var index = (1UL << 12) + 77;
-        Assert.Same(a, xa.FindMarked(ref index, ulong.MaxValue, XaMark.Mark1));
-        Assert.Equal((1UL << 12) + 77, index);
-
-        index = 0;
-        Assert.Same(a, xa.FindMarked(ref index, ulong.MaxValue, XaMark.Mark1));
-        Assert.Equal(1UL << 12, index);
+        AssertFindMarked(xa, (1UL << 12) + 77, XaMark.Mark1, a, (1UL << 12) + 77);
+        AssertFindMarked(xa, 0, XaMark.Mark1, a, 1UL << 12);
     }
 
     [Theory]
@@ -950,9 +879,7 @@ public class XArrayMultiIndexTests
         xa.Store(128, marked);
         xa.SetMark(128, XaMark.Mark0);
 
-        var index = 100UL;
-        Assert.Same(marked, xa.FindMarked(ref index, ulong.MaxValue, XaMark.Mark0));
-        Assert.Equal(128UL, index);
+        AssertFindMarked(xa, 100, XaMark.Mark0, marked, 128);
     }
 
     [Theory]
@@ -986,10 +913,7 @@ public class XArrayMultiIndexTests
                 }
 
                 Assert.Equal([(baseIndex, big)], xa.EntriesMarked(XaMark.Mark0).ToList());
-                foreach (var m in s_marks)
-                {
-                    Assert.False(xa.GetMark(next, m));
-                }
+                Assert.All(Marks, m => Assert.False(xa.GetMark(next, m)));
 
                 Assert.Same(big, xa.Erase(index));
                 xa.Erase(next);
@@ -1056,7 +980,7 @@ public class XArrayMultiIndexTests
         var xa = new XArray<Item>(shift);
         StoreOrder(xa, first, order, new Item(1));
         xa.Store(last + 1, new Item(3));
-        foreach (var m in s_marks)
+        foreach (var m in Marks)
         {
             xa.SetMark(first + 1, m);
         }
@@ -1064,16 +988,10 @@ public class XArrayMultiIndexTests
         xa.Erase(first + 1);
         xa.AssertInvariants();
 
-        foreach (var m in s_marks)
-        {
-            Assert.False(xa.Marked(m));
-        }
+        Assert.All(Marks, m => Assert.False(xa.Marked(m)));
 
         StoreOrder(xa, first, order, new Item(2));
-        foreach (var m in s_marks)
-        {
-            Assert.False(xa.GetMark(last, m));
-        }
+        Assert.All(Marks, m => Assert.False(xa.GetMark(last, m)));
     }
 
     // ---------------- insert and cmpxchg ----------------
@@ -1187,14 +1105,7 @@ public class XArrayMultiIndexTests
                 var last = offset + j;
                 var a = new Item((int)first);
 
-                Assert.Null(xa.StoreRange(first, last, a));
-                xa.AssertInvariants();
-
-                Assert.Same(a, xa.Load(first));
-                Assert.Same(a, xa.Load(last));
-                Assert.Same(a, xa.Load(first + ((last - first) / 2)));
-                Assert.Null(xa.Load(unchecked(first - 1)));
-                Assert.Null(xa.Load(last + 1));
+                StoreRangeAndAssertItLoads(xa, first, last, a);
 
                 Assert.Same(a, xa.StoreRange(first, last, null));
                 AssertEmpty(xa);
@@ -1320,21 +1231,7 @@ public class XArrayMultiIndexTests
         var xa = new XArray<Item>(shift);
         var a = new Item(1);
 
-        Assert.Null(xa.StoreRange(first, last, a));
-        xa.AssertInvariants();
-
-        Assert.Same(a, xa.Load(first));
-        Assert.Same(a, xa.Load(last));
-        Assert.Same(a, xa.Load(first + ((last - first) / 2)));
-        if (first > 0)
-        {
-            Assert.Null(xa.Load(first - 1));
-        }
-
-        if (last < ulong.MaxValue)
-        {
-            Assert.Null(xa.Load(last + 1));
-        }
+        StoreRangeAndAssertItLoads(xa, first, last, a);
 
         // Each piece is yielded once, at an index aligned to its order, and the pieces tile the range.
         var next = first;
@@ -1370,17 +1267,12 @@ public class XArrayMultiIndexTests
     {
         var xa = new XArray<Item>(6);
         StoreOrder(xa, 0, 2, new Item(1));
-        var xas = new XaState<Item>(xa, 4, 2);
-        xa.Lock.Lock();
-        xas.StoreValue(4);
-        xa.Lock.Unlock();
-        xa.AssertInvariants();
+        StoreValueOrder(xa, 4, 2, 4);
 
-        Assert.Equal((8, 4), xa.NodeCounts(0));
+        AssertNodeCounts(xa, 0, (8, 4));
 
         xa.Erase(6);
-        xa.AssertInvariants();
-        Assert.Equal((4, 0), xa.NodeCounts(0));
+        AssertNodeCounts(xa, 0, (4, 0));
     }
 
     [Theory]
@@ -1398,11 +1290,7 @@ public class XArrayMultiIndexTests
             Assert.InRange(count, 1, 1 << order);
             Assert.Equal(0, values);
 
-            var xas = new XaState<Item>(xa, at, order);
-            xa.Lock.Lock();
-            xas.StoreValue(at);
-            xa.Lock.Unlock();
-            xa.AssertInvariants();
+            StoreValueOrder(xa, at, order, at);
             (count, values) = xa.NodeCounts(at);
             Assert.Equal(2 * values, count);
 
@@ -1417,26 +1305,57 @@ public class XArrayMultiIndexTests
 
     // ---------------- helpers ----------------
 
-    private sealed record Item(int Id);
-
-    /// <summary>xa_store_order(): a cursor store of <paramref name="order"/> under the lock.</summary>
-    private static Item? StoreOrder(XArray<Item> xa, ulong index, int order, Item? entry)
+    /// <summary>check_multi_find_1's layout, for orders 2..9: an entry of the order at
+    /// 3 &lt;&lt; order (<c>Multi</c>) and a single entry at 4 &lt;&lt; order (<c>Next</c>).</summary>
+    private static IEnumerable<(XArray<Item> Xa, int Order, Item Multi, Item Next)> EntryThenNext(int shift)
     {
-        var xas = new XaState<Item>(xa, index, order);
-        xa.Lock.Lock();
-        Item? old;
-        try
+        for (var order = 2; order < 10; order++)
         {
-            old = xas.Store(entry);
+            var xa = new XArray<Item>(shift);
+            var multi = new Item(1);
+            var next = new Item(2);
+            StoreOrder(xa, 3UL << order, order, multi);
+            xa.Store(4UL << order, next);
+            yield return (xa, order, multi, next);
         }
-        finally
-        {
-            xa.Lock.Unlock();
-        }
+    }
 
-        Assert.Equal(Errno.None, xas.Error);
+    /// <summary>Checks <paramref name="entry"/> loads at <paramref name="first"/> and
+    /// <paramref name="end"/> - 1 and nothing loads just outside them.</summary>
+    private static void AssertHeldExactlyIn(XArray<Item> xa, ulong first, ulong end, Item entry)
+    {
+        Assert.Same(entry, xa.Load(first));
+        Assert.Same(entry, xa.Load(end - 1));
+        Assert.Null(xa.Load(end));
+        Assert.Null(xa.Load(unchecked(first - 1)));
+    }
+
+    /// <summary>Stores <paramref name="entry"/> over [<paramref name="first"/>, <paramref name="last"/>]
+    /// in an array that held nothing there; checks it loads at both ends and in the middle, and
+    /// nothing loads just outside the range (wrapping around the index space unless the range
+    /// covers all of it).</summary>
+    private static void StoreRangeAndAssertItLoads(XArray<Item> xa, ulong first, ulong last, Item entry)
+    {
+        Assert.Null(xa.StoreRange(first, last, entry));
         xa.AssertInvariants();
-        return old;
+
+        Assert.Same(entry, xa.Load(first));
+        Assert.Same(entry, xa.Load(last));
+        Assert.Same(entry, xa.Load(first + ((last - first) / 2)));
+        if (first != 0 || last != ulong.MaxValue)
+        {
+            Assert.Null(xa.Load(unchecked(first - 1)));
+            Assert.Null(xa.Load(unchecked(last + 1)));
+        }
+    }
+
+    /// <summary>xa_find_marked() from <paramref name="start"/>: checks it returns
+    /// <paramref name="expected"/> and leaves the index at <paramref name="expectedIndex"/>.</summary>
+    private static void AssertFindMarked(XArray<Item> xa, ulong start, XaMark mark, Item expected, ulong expectedIndex)
+    {
+        var index = start;
+        Assert.Same(expected, xa.FindMarked(ref index, ulong.MaxValue, mark));
+        Assert.Equal(expectedIndex, index);
     }
 
     /// <summary>Indexes of the entry of <paramref name="order"/> at <paramref name="first"/>: all of
@@ -1462,17 +1381,5 @@ public class XArrayMultiIndexTests
         yield return half;
         yield return last - 1;
         yield return last;
-    }
-
-    private static void AssertEmpty(XArray<Item> xa)
-    {
-        xa.AssertInvariants();
-        Assert.True(xa.IsEmpty);
-        Assert.Equal(0, xa.NodeCount);
-        Assert.Empty(xa.Entries());
-        foreach (var m in s_marks)
-        {
-            Assert.False(xa.Marked(m));
-        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using Writeback.Kernel;
 using Writeback.Lib;
 
 namespace Writeback.Tests.Lib;
@@ -91,4 +92,92 @@ internal static class XArrayTestSupport
 
     internal static List<ulong> Indexes(IEnumerable<(ulong Index, Item Entry)> entries) =>
         entries.Select(e => e.Index).ToList();
+
+    /// <summary>Runs <paramref name="action"/> with <paramref name="xa"/>'s lock held.</summary>
+    internal static void Locked(XArray<Item> xa, Action action)
+    {
+        xa.Lock.Lock();
+        try
+        {
+            action();
+        }
+        finally
+        {
+            xa.Lock.Unlock();
+        }
+    }
+
+    /// <summary>Runs <paramref name="func"/> with <paramref name="xa"/>'s lock held and returns its result.</summary>
+    internal static TResult Locked<TResult>(XArray<Item> xa, Func<TResult> func)
+    {
+        xa.Lock.Lock();
+        try
+        {
+            return func();
+        }
+        finally
+        {
+            xa.Lock.Unlock();
+        }
+    }
+
+    /// <summary>xa_store_order(): a cursor store of <paramref name="order"/> under the lock; checks
+    /// the cursor reports no error and the invariants hold, and returns the old entry.</summary>
+    internal static Item? StoreOrder(XArray<Item> xa, ulong index, int order, Item? entry)
+    {
+        var xas = new XaState<Item>(xa, index, order);
+        var old = Locked(xa, () => xas.Store(entry));
+        Assert.Equal(Errno.None, xas.Error);
+        xa.AssertInvariants();
+        return old;
+    }
+
+    /// <summary>A cursor store of the value <paramref name="value"/> with <paramref name="order"/>
+    /// under the lock; checks the invariants hold.</summary>
+    internal static void StoreValueOrder(XArray<Item> xa, ulong index, int order, ulong value)
+    {
+        var xas = new XaState<Item>(xa, index, order);
+        Locked(xa, () => xas.StoreValue(value));
+        xa.AssertInvariants();
+    }
+
+    /// <summary>xa_find() from <paramref name="start"/> up to <paramref name="max"/>: checks it
+    /// returns <paramref name="expected"/> and leaves the index at <paramref name="expectedIndex"/>.</summary>
+    internal static void AssertFind(XArray<Item> xa, ulong start, ulong max, Item? expected, ulong expectedIndex)
+    {
+        var index = start;
+        Assert.Same(expected, xa.Find(ref index, max));
+        Assert.Equal(expectedIndex, index);
+    }
+
+    /// <summary>Checks <see cref="XArray{T}.TryLoadValue"/> at <paramref name="index"/> finds the
+    /// value <paramref name="expected"/>.</summary>
+    internal static void AssertValue(XArray<Item> xa, ulong index, ulong expected)
+    {
+        Assert.True(xa.TryLoadValue(index, out var value));
+        Assert.Equal(expected, value);
+    }
+
+    /// <summary>Chunk shifts 2 and 6, each with the values <paramref name="valuesFor"/> gives for it.</summary>
+    internal static TheoryData<int, TValue> ForShifts<TValue>(Func<int, IEnumerable<TValue>> valuesFor)
+    {
+        var data = new TheoryData<int, TValue>();
+        foreach (var shift in new[] { 2, 6 })
+        {
+            foreach (var value in valuesFor(shift))
+            {
+                data.Add(shift, value);
+            }
+        }
+
+        return data;
+    }
+
+    /// <summary>Checks the invariants hold and the node holding <paramref name="index"/> counts
+    /// <paramref name="expected"/> (occupied slots, value slots).</summary>
+    internal static void AssertNodeCounts(XArray<Item> xa, ulong index, (int Count, int NrValues) expected)
+    {
+        xa.AssertInvariants();
+        Assert.Equal(expected, xa.NodeCounts(index));
+    }
 }

@@ -1,4 +1,5 @@
 using Writeback.Lib;
+using static Writeback.Tests.Lib.XArrayTestSupport;
 
 namespace Writeback.Tests.Lib;
 
@@ -9,25 +10,9 @@ namespace Writeback.Tests.Lib;
 /// xa_mk_index()); the accounting re-expresses the counts check_multi_store reads.</summary>
 public class XArrayValueTests
 {
-    private static readonly XaMark[] s_marks = [XaMark.Mark0, XaMark.Mark1, XaMark.Mark2];
-
     /// <summary>Chunk shift and index: the head, leaf edges, deep and top-of-range indexes.</summary>
-    public static TheoryData<int, ulong> ShiftsAndIndexes
-    {
-        get
-        {
-            var data = new TheoryData<int, ulong>();
-            foreach (var shift in new[] { 2, 6 })
-            {
-                foreach (var index in new ulong[] { 0, 1, 63, 64, 1UL << 32, ulong.MaxValue })
-                {
-                    data.Add(shift, index);
-                }
-            }
-
-            return data;
-        }
-    }
+    public static TheoryData<int, ulong> ShiftsAndIndexes =>
+        ForShifts<ulong>(_ => [0, 1, 63, 64, 1UL << 32, ulong.MaxValue]);
 
     // ---------------- storing and loading ----------------
 
@@ -40,8 +25,7 @@ public class XArrayValueTests
         Assert.Null(xa.StoreValue(index, 12345678));
         xa.AssertInvariants();
 
-        Assert.True(xa.TryLoadValue(index, out var value));
-        Assert.Equal(12345678UL, value);
+        AssertValue(xa, index, 12345678UL);
         Assert.Null(xa.Load(index));
         Assert.False(xa.IsEmpty);
         Assert.False(xa.TryLoadValue(unchecked(index + 1), out _));
@@ -58,8 +42,7 @@ public class XArrayValueTests
 
         xa.StoreValue(5, v);
 
-        Assert.True(xa.TryLoadValue(5, out var value));
-        Assert.Equal(v, value);
+        AssertValue(xa, 5, v);
     }
 
     [Fact]
@@ -98,8 +81,7 @@ public class XArrayValueTests
         xa.AssertInvariants();
 
         Assert.Null(xa.Load(index));
-        Assert.True(xa.TryLoadValue(index, out var value));
-        Assert.Equal(7UL, value);
+        AssertValue(xa, index, 7UL);
     }
 
     [Theory]
@@ -113,8 +95,7 @@ public class XArrayValueTests
         Assert.Null(xa.StoreValue(9, 2));
         xa.AssertInvariants();
 
-        Assert.True(xa.TryLoadValue(9, out var value));
-        Assert.Equal(2UL, value);
+        AssertValue(xa, 9, 2UL);
         Assert.Equal((1, 1), xa.NodeCounts(9));
     }
 
@@ -190,8 +171,7 @@ public class XArrayValueTests
         Assert.Null(xa.CmpXchg(5, new Item(5), null));
         xa.AssertInvariants();
 
-        Assert.True(xa.TryLoadValue(5, out var value));
-        Assert.Equal(5UL, value);
+        AssertValue(xa, 5, 5UL);
     }
 
     [Theory]
@@ -206,8 +186,7 @@ public class XArrayValueTests
         xa.Release(5);
         xa.AssertInvariants();
 
-        Assert.True(xa.TryLoadValue(5, out var value));
-        Assert.Equal(5UL, value);
+        AssertValue(xa, 5, 5UL);
     }
 
     // ---------------- search and iteration ----------------
@@ -241,13 +220,8 @@ public class XArrayValueTests
         xa.StoreValue(10, 10);
         xa.Store(700, a);
 
-        var index = 10UL;
-        Assert.Same(a, xa.Find(ref index, ulong.MaxValue));
-        Assert.Equal(700UL, index);
-
-        index = 10;
-        Assert.Null(xa.Find(ref index, 699));
-        Assert.Equal(10UL, index);
+        AssertFind(xa, 10, ulong.MaxValue, a, 700);
+        AssertFind(xa, 10, 699, null, 10);
     }
 
     [Fact]
@@ -256,8 +230,7 @@ public class XArrayValueTests
         var xa = new XArray<Item>(6);
         xa.StoreValue(0, 3);
 
-        var index = 0UL;
-        Assert.Null(xa.Find(ref index, ulong.MaxValue));
+        AssertFind(xa, 0, ulong.MaxValue, null, 0);
         Assert.Empty(xa.Entries());
     }
 
@@ -271,9 +244,7 @@ public class XArrayValueTests
         StoreValueOrder(xa, 16, 4, 16);
         xa.Store(32, a);
 
-        var index = 17UL;
-        Assert.Same(a, xa.Find(ref index, ulong.MaxValue));
-        Assert.Equal(32UL, index);
+        AssertFind(xa, 17, ulong.MaxValue, a, 32);
         Assert.Equal([(32UL, a)], xa.Entries(17).ToList());
     }
 
@@ -339,7 +310,7 @@ public class XArrayValueTests
         var neighbour = new Item(41);
         xa.StoreValue(40, 1);
         xa.Store(41, neighbour);
-        foreach (var m in s_marks)
+        foreach (var m in Marks)
         {
             xa.SetMark(40, m);
         }
@@ -347,7 +318,7 @@ public class XArrayValueTests
         xa.Erase(40);
         xa.AssertInvariants();
 
-        foreach (var m in s_marks)
+        foreach (var m in Marks)
         {
             Assert.False(xa.Marked(m));
             Assert.False(xa.GetMark(40, m));
@@ -369,8 +340,7 @@ public class XArrayValueTests
         Assert.Equal(0, xa.NodeCount);
         Assert.Equal(0, xa.Height);
         Assert.Equal((0, 0), xa.NodeCounts(0));
-        Assert.True(xa.TryLoadValue(0, out var value));
-        Assert.Equal(42UL, value);
+        AssertValue(xa, 0, 42UL);
     }
 
     [Theory]
@@ -383,17 +353,14 @@ public class XArrayValueTests
         xa.SetMark(0, XaMark.Mark1);
 
         xa.Store(1, new Item(1));
-        xa.AssertInvariants();
-        Assert.Equal((2, 1), xa.NodeCounts(0));
-        Assert.True(xa.TryLoadValue(0, out var inLeaf));
-        Assert.Equal(42UL, inLeaf);
+        AssertNodeCounts(xa, 0, (2, 1));
+        AssertValue(xa, 0, 42UL);
         Assert.True(xa.GetMark(0, XaMark.Mark1));
 
         xa.Erase(1);
         xa.AssertInvariants();
         Assert.Equal(0, xa.NodeCount);
-        Assert.True(xa.TryLoadValue(0, out var inHead));
-        Assert.Equal(42UL, inHead);
+        AssertValue(xa, 0, 42UL);
         Assert.True(xa.GetMark(0, XaMark.Mark1));
     }
 
@@ -408,24 +375,19 @@ public class XArrayValueTests
         xa.StoreValue(1, 1);
         xa.StoreValue(2, 2);
         xa.Store(3, new Item(3));
-        xa.AssertInvariants();
-        Assert.Equal((3, 2), xa.NodeCounts(1));
+        AssertNodeCounts(xa, 1, (3, 2));
 
         xa.Store(1, new Item(1));
-        xa.AssertInvariants();
-        Assert.Equal((3, 1), xa.NodeCounts(1));
+        AssertNodeCounts(xa, 1, (3, 1));
 
         xa.StoreValue(3, 3);
-        xa.AssertInvariants();
-        Assert.Equal((3, 2), xa.NodeCounts(1));
+        AssertNodeCounts(xa, 1, (3, 2));
 
         xa.Erase(2);
-        xa.AssertInvariants();
-        Assert.Equal((2, 1), xa.NodeCounts(1));
+        AssertNodeCounts(xa, 1, (2, 1));
 
         xa.Erase(3);
-        xa.AssertInvariants();
-        Assert.Equal((1, 0), xa.NodeCounts(1));
+        AssertNodeCounts(xa, 1, (1, 0));
     }
 
     [Fact]
@@ -436,9 +398,7 @@ public class XArrayValueTests
         xa.StoreValue(2, 2);
         xa.StoreValue(5, 5);
         xa.Store(6, new Item(6));
-        xa.AssertInvariants();
-
-        Assert.Equal((2, 2), xa.NodeCounts(1));
+        AssertNodeCounts(xa, 1, (2, 2));
         Assert.Equal((2, 1), xa.NodeCounts(5));
     }
 
@@ -461,8 +421,7 @@ public class XArrayValueTests
         StoreValueOrder(xa, 0, 2, 1);
         for (var i = 0UL; i < 4; i++)
         {
-            Assert.True(xa.TryLoadValue(i, out var value));
-            Assert.Equal(1UL, value);
+            AssertValue(xa, i, 1UL);
         }
 
         Assert.False(xa.TryLoadValue(4, out _));
@@ -481,8 +440,7 @@ public class XArrayValueTests
         xa.StoreValue(1, 9);
         xa.AssertInvariants();
 
-        Assert.True(xa.TryLoadValue(0, out var value));
-        Assert.Equal(9UL, value);
+        AssertValue(xa, 0, 9UL);
         Assert.Equal(1, xa.GetOrder(0));
         Assert.Equal((2, 2), xa.NodeCounts(0));
         Assert.Empty(xa.Entries());
@@ -499,9 +457,7 @@ public class XArrayValueTests
         Assert.Equal((2, 2), xa.NodeCounts(0));
 
         Assert.Null(xa.Store(1, a));
-        xa.AssertInvariants();
-
-        Assert.Equal((2, 0), xa.NodeCounts(0));
+        AssertNodeCounts(xa, 0, (2, 0));
         Assert.Same(a, xa.Load(0));
         Assert.False(xa.TryLoadValue(1, out _));
     }
@@ -515,9 +471,7 @@ public class XArrayValueTests
         Assert.Equal((2, 2), xa.NodeCounts(16));
 
         xa.Store(21, new Item(21));
-        xa.AssertInvariants();
-
-        Assert.Equal((2, 0), xa.NodeCounts(16));
+        AssertNodeCounts(xa, 16, (2, 0));
         Assert.Equal(3, xa.GetOrder(23));
     }
 
@@ -555,8 +509,7 @@ public class XArrayValueTests
 
         foreach (var i in new[] { first, first + 1, last - 1, last })
         {
-            Assert.True(xa.TryLoadValue(i, out var value));
-            Assert.Equal(77UL, value);
+            AssertValue(xa, i, 77UL);
             Assert.Null(xa.Load(i));
             Assert.Equal(order, xa.GetOrder(i));
         }
@@ -573,15 +526,7 @@ public class XArrayValueTests
     {
         var xa = new XArray<Item>(6);
         var xas = new XaState<Item>(xa, 4);
-        xa.Lock.Lock();
-        try
-        {
-            Assert.Throws<ArgumentOutOfRangeException>(() => xas.StoreValue((ulong)long.MaxValue + 1));
-        }
-        finally
-        {
-            xa.Lock.Unlock();
-        }
+        Locked(xa, () => Assert.Throws<ArgumentOutOfRangeException>(() => xas.StoreValue((ulong)long.MaxValue + 1)));
 
         AssertEmpty(xa);
     }
@@ -646,53 +591,5 @@ public class XArrayValueTests
         AssertEmpty(xa);
         Assert.False(xa.TryLoadValue(0, out _));
         Assert.False(xa.TryLoadValue(1000, out _));
-    }
-
-    // ---------------- helpers ----------------
-
-    private sealed record Item(int Id);
-
-    private static void StoreOrder(XArray<Item> xa, ulong index, int order, Item entry)
-    {
-        var xas = new XaState<Item>(xa, index, order);
-        xa.Lock.Lock();
-        try
-        {
-            xas.Store(entry);
-        }
-        finally
-        {
-            xa.Lock.Unlock();
-        }
-
-        xa.AssertInvariants();
-    }
-
-    private static void StoreValueOrder(XArray<Item> xa, ulong index, int order, ulong value)
-    {
-        var xas = new XaState<Item>(xa, index, order);
-        xa.Lock.Lock();
-        try
-        {
-            xas.StoreValue(value);
-        }
-        finally
-        {
-            xa.Lock.Unlock();
-        }
-
-        xa.AssertInvariants();
-    }
-
-    private static void AssertEmpty(XArray<Item> xa)
-    {
-        xa.AssertInvariants();
-        Assert.True(xa.IsEmpty);
-        Assert.Equal(0, xa.NodeCount);
-        Assert.Empty(xa.Entries());
-        foreach (var m in s_marks)
-        {
-            Assert.False(xa.Marked(m));
-        }
     }
 }
