@@ -109,8 +109,15 @@ public sealed class PageCache
         var limit = Options.MemoryLimitBytes / Folio.PageSize;
         while (NrCached + pages > limit && !Reclaim(NrCached + pages - limit))
         {
+            var bdis = Bdis();
+            if (bdis.Count == 0 && NrWriteback == 0)
+            {
+                // Nothing will ever clean what fills the cache: fail rather than wait forever.
+                throw new InsufficientMemoryException($"page cache: {NrCached} pages cached at the {limit}-page limit, none reclaimable, and no backing device to write them back");
+            }
+
             Interlocked.Increment(ref _reclaimWaits);
-            foreach (var bdi in Bdis())
+            foreach (var bdi in bdis)
             {
                 bdi.StartBackground();
             }
@@ -142,7 +149,14 @@ public sealed class PageCache
         var pauseMs = 1;
         while (NrDirty + NrWriteback > freerun)
         {
-            foreach (var bdi in Bdis())
+            var bdis = Bdis();
+            if (bdis.Count == 0)
+            {
+                // No flusher could bring dirty memory down: pausing would never end.
+                return;
+            }
+
+            foreach (var bdi in bdis)
             {
                 bdi.StartBackground();
             }

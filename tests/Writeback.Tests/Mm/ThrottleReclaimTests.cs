@@ -101,6 +101,32 @@ public class ThrottleReclaimTests
         MachineFixture.AssertClean(m);
     }
 
+    [Fact]
+    public void AllocFolio_WithTheCacheFullOfDirtyFoliosAndNoBackingDevice_FailsInsteadOfWaitingForever()
+    {
+        using var m = MachineFixture.Create();
+        Exception? failure = null;
+        m.Run(() =>
+        {
+            var cache = PageCache.Create(m, new PageCacheOptions { MemoryLimitBytes = 16 * 4096 });
+            var mapping = new AddressSpace(cache);
+            failure = Record.Exception(() =>
+            {
+                for (ulong i = 0; i < 32; i++)
+                {
+                    var folio = cache.AllocFolio();
+                    mapping.AddFolio(folio, i);
+                    folio.MarkDirty();
+                    folio.Unlock();
+                    folio.Put();
+                }
+            });
+        });
+        var oom = Assert.IsType<InsufficientMemoryException>(failure);
+        Assert.Contains("no backing device", oom.Message, StringComparison.Ordinal);
+        MachineFixture.AssertClean(m);
+    }
+
     private static (BlockDeviceCache Bdev, MemDisk Disk, PageCache Cache) Setup(Machine m, CompletionMode mode, PageCacheOptions options)
     {
         var layer = BlockLayer.Create(m);
