@@ -33,9 +33,15 @@ public sealed partial class AddressSpace
         while (true)
         {
             var at = index;
-            if (Pages.Find(ref at, ulong.MaxValue) is null || GetFolio(at) is not { } folio)
+            if (Pages.Find(ref at, ulong.MaxValue) is null)
             {
                 return;
+            }
+
+            if (GetFolio(at) is not { } folio)
+            {
+                // Removed between the find and the lookup (reclaim): look again.
+                continue;
             }
 
             folio.Lock();
