@@ -16,7 +16,7 @@ public sealed class MemDisk : SimulatedDisk
         : base(layer, options with { CapacityBytes = media.CapacityBytes }, media) => _image = media;
 
     /// <summary>A copy of what is on the media now: what would survive a power cut without a torn cache.</summary>
-    public DiskImage DurableImage() => _image.Clone();
+    public DiskImage DurableImage() => WithMediaStill(_image.Clone);
 
     private static DiskImage Media(DiskOptions? options, DiskImage? image) =>
         image?.Clone() ?? new DiskImage((options ?? new DiskOptions()).CapacityBytes);

@@ -66,6 +66,20 @@ public abstract class SimulatedDisk : BlockDevice
         }
     }
 
+    /// <summary>Runs <paramref name="read"/> with the hardware's state still (no request completes meanwhile).</summary>
+    private protected T WithMediaStill<T>(Func<T> read)
+    {
+        _lock.Lock();
+        try
+        {
+            return read();
+        }
+        finally
+        {
+            _lock.Unlock();
+        }
+    }
+
     /// <summary>Starts recording every completed write and flush, from a copy of the current content.</summary>
     public WriteLog StartWriteLog()
     {
