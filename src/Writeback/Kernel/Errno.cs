@@ -53,6 +53,12 @@ public enum Errno
     /// <summary>Directory not empty.</summary>
     ENOTEMPTY = 39,
 
+    /// <summary>Not a data message: XFS's EFSBADCRC (a metadata checksum failed).</summary>
+    EBADMSG = 74,
+
     /// <summary>Operation not supported.</summary>
     EOPNOTSUPP = 95,
+
+    /// <summary>Structure needs cleaning: XFS's EFSCORRUPTED (metadata failed verification).</summary>
+    EUCLEAN = 117,
 }
