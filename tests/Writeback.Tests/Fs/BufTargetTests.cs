@@ -139,6 +139,40 @@ public class BufTargetTests
     }
 
     [Fact]
+    public void Reclaim_EvictsTheLeastRecentlyUsedFirst()
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        var rereads = new List<long>();
+        m.Run(() =>
+        {
+            var layer = BlockLayer.Create(m);
+            var disk = new MemDisk(layer, new DiskOptions { CapacityBytes = 1 << 20 });
+            var target = new BufTarget(disk, CompletionMode.Task, reclaimableLimitBytes: 4 * 4096);
+            void Touch(ulong b)
+            {
+                Assert.Equal(Errno.None, target.Read(b, null, out var bp));
+                bp!.Relse();
+            }
+
+            for (ulong b = 0; b < 4; b++)
+            {
+                Touch(b);
+            }
+
+            Touch(0);
+            Touch(4);
+            Touch(0);
+            rereads.Add(target.Rereads);
+            Touch(1);
+            rereads.Add(target.Rereads);
+        });
+
+        // Block 0 was used again just before block 4 arrived, so block 1 went instead.
+        Assert.Equal([0L, 1L], rereads);
+        MachineFixture.AssertClean(m);
+    }
+
+    [Fact]
     public void FailedAsyncWrite_ReportsTheErrorAndKeepsTheBufferDirty()
     {
         using var m = MachineFixture.Create(cpus: 2);

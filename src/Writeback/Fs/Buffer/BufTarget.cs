@@ -1,4 +1,5 @@
 using System.Threading;
+using Microsoft.Extensions.Caching.Memory;
 using Writeback.Block;
 using Writeback.Kernel;
 using Writeback.Mm;
@@ -14,16 +15,18 @@ namespace Writeback.Fs.Buffer;
 /// 1; sync completion wakes the waiter, which runs the completion work itself), __xfs_buf_ioend
 /// (read verifiers, XBF_DONE, release of async buffers). In task-completion mode asynchronous
 /// buffer bios are flagged BIO_COMPLETE_IN_TASK, so their completion work runs inline in
-/// bi_end_io and the workqueue is never used. Model: the reclaimable tier is an LRU list trimmed
-/// synchronously by <see cref="Shrink"/> past <see cref="ReclaimableLimitBytes"/> (the issue asks
-/// for Microsoft.Extensions.Caching.Memory there: not yet); no buffer spans more than one block.</remarks>
+/// bi_end_io and the workqueue is never used. Model: the reclaimable tier is a
+/// <see cref="MemoryCache"/> whose clock ticks once per use (so its least-recently-used order is
+/// exact and replayable) and which is never given a size limit of its own: the cache's shrinker
+/// (<see cref="Shrink"/>) compacts it synchronously past <see cref="ReclaimableLimitBytes"/>, so no
+/// eviction happens on a background thread. No buffer spans more than one block.</remarks>
 public sealed class BufTarget
 {
     private static readonly LockClassKey s_indexKey = LockClassKey.ForName("&bch->bc_lock");
     private readonly Writeback.Kernel.SpinLock _indexLock = new(s_indexKey);
     private readonly Dictionary<ulong, XfsBuf> _index = [];
-    private readonly LinkedList<XfsBuf> _lru = [];
-    private readonly Dictionary<ulong, LinkedListNode<XfsBuf>> _reclaimable = [];
+    private readonly MemoryCache _reclaimable = new(new MemoryCacheOptions { Clock = new LogicalClock() });
+    private readonly HashSet<ulong> _tierKeys = [];
     private readonly HashSet<ulong> _evicted = [];
     private Workqueue? _workqueue;
     private long _hits;
@@ -81,7 +84,7 @@ public sealed class BufTarget
         get
         {
             _indexLock.Lock();
-            var n = (_index.Count, _reclaimable.Count);
+            var n = (_index.Count, _tierKeys.Count);
             _indexLock.Unlock();
             return n;
         }
@@ -100,10 +103,10 @@ public sealed class BufTarget
             bp = cached;
             Interlocked.Increment(ref _hits);
         }
-        else if (_reclaimable.Remove(block, out var node))
+        else if (_tierKeys.Remove(block) && _reclaimable.TryGetValue(block, out XfsBuf? fromTier) && fromTier is not null)
         {
-            _lru.Remove(node);
-            bp = node.Value;
+            _reclaimable.Remove(block);
+            bp = fromTier;
             _index[block] = bp;
             Interlocked.Increment(ref _hits);
         }
@@ -196,13 +199,26 @@ public sealed class BufTarget
     /// <remarks>Kernel: the buffer cache shrinker (xfs_buftarg_shrink_scan). Context: Any context.</remarks>
     public void Shrink(long targetBytes)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(targetBytes);
         _indexLock.Lock();
-        while ((long)_reclaimable.Count * BlockSize > targetBytes && _lru.First is { } oldest)
+        var keep = (int)Math.Min(int.MaxValue, targetBytes / BlockSize);
+        while (_tierKeys.Count > keep)
         {
-            _lru.RemoveFirst();
-            _reclaimable.Remove(oldest.Value.Block);
-            _evicted.Add(oldest.Value.Block);
-            Interlocked.Increment(ref _evictions);
+            // Compact removes a fraction of the entries, least recently used first.
+            _reclaimable.Compact((_tierKeys.Count - keep + 0.5) / _tierKeys.Count);
+            var present = _reclaimable.Keys.OfType<ulong>().ToHashSet();
+            var gone = _tierKeys.Where(k => !present.Contains(k)).ToList();
+            if (gone.Count == 0)
+            {
+                break;
+            }
+
+            foreach (var k in gone)
+            {
+                _tierKeys.Remove(k);
+                _evicted.Add(k);
+                Interlocked.Increment(ref _evictions);
+            }
         }
 
         _indexLock.Unlock();
@@ -222,7 +238,12 @@ public sealed class BufTarget
         {
             if (!bp.Test(BufFlags.Stale) && bp.Test(BufFlags.Done))
             {
-                _reclaimable[bp.Block] = _lru.AddLast(bp);
+                using (var entry = _reclaimable.CreateEntry(bp.Block))
+                {
+                    entry.Value = bp;
+                }
+
+                _tierKeys.Add(bp.Block);
             }
         }
 
