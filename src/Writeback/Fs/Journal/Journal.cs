@@ -1,0 +1,323 @@
+using System.Buffers.Binary;
+using Writeback.Block;
+using Writeback.Fs.Buffer;
+using Writeback.Fs.Format;
+using Writeback.Kernel;
+using Writeback.Lib;
+
+namespace Writeback.Fs.Journal;
+
+/// <summary>A physical, whole-block journal in the manner of jbd2: each transaction is written to
+/// the log as a descriptor block, copies of the blocks it changed and a checksummed commit block;
+/// the changed blocks are written in place later (checkpoint), after which the log tail moves on.
+/// Recovery at mount replays every committed transaction and stops at the first torn one.</summary>
+/// <remarks>Kernel: fs/jbd2 (descriptor, commit and journal superblock; checkpointing). Layout:
+/// block 0 of the log region is the journal header (magic, the sequence and offset of the
+/// oldest transaction still needed, a CRC-32C); transactions follow from offset 1 and wrap.
+/// A commit is durable when it returns: the records are written with a cache flush before the
+/// commit block and the commit block itself is FUA. A committed block is written home only by a
+/// checkpoint, from the copy that was logged (jbd2's frozen copy), never from the live buffer —
+/// which a later transaction may be changing — and the buffer stays pinned (held, so never
+/// reclaimed) until then. Model: one transaction commits at a time; a transaction may not be
+/// larger than half the log.</remarks>
+public sealed class Journal
+{
+    private const uint HeaderMagic = 0x4A484257;     // "WBHJ"
+    private const uint DescriptorMagic = 0x4A444257; // "WBDJ"
+    private const uint CommitMagic = 0x4A434257;     // "WBCJ"
+    private static readonly LockClassKey s_commitKey = LockClassKey.ForName("&journal->j_commit_mutex");
+    private readonly Writeback.Kernel.Mutex _commit = new(s_commitKey);
+    private readonly BufTarget _target;
+    private readonly FsGeometry _geometry;
+    private readonly Dictionary<ulong, (XfsBuf Buffer, byte[] Copy)> _pinned = [];
+    private ulong _tailSeq;
+    private ulong _tailOffset;
+    private ulong _headSeq;
+    private ulong _headOffset;
+
+    private Journal(BufTarget target, FsGeometry geometry)
+    {
+        _target = target;
+        _geometry = geometry;
+    }
+
+    /// <summary>Transactions committed since mount.</summary>
+    public long Commits { get; private set; }
+
+    /// <summary>Transactions replayed by the last recovery.</summary>
+    public int Replayed { get; private set; }
+
+    private ulong Capacity => _geometry.LogBlocks - 1;
+
+    private int MaxBlocksPerTransaction => (int)Math.Min((Capacity / 2) - 2, (ulong)((_geometry.BlockSize - 24) / 8));
+
+    /// <summary>Writes an empty journal (mkfs).</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public static Journal Create(BufTarget target, FsGeometry geometry)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var journal = new Journal(target, geometry) { _tailSeq = 1, _tailOffset = 1, _headSeq = 1, _headOffset = 1 };
+        journal.WriteHeader();
+        return journal;
+    }
+
+    /// <summary>Opens the journal at mount and replays what committed transactions it holds.</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    /// <exception cref="InvalidDataException">The journal header is missing or corrupt.</exception>
+    public static Journal Recover(BufTarget target, FsGeometry geometry)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var journal = new Journal(target, geometry);
+        journal.ReadHeader();
+        journal.Replay();
+        return journal;
+    }
+
+    /// <summary>Starts a transaction.</summary>
+    /// <remarks>Kernel: jbd2_journal_start() / xfs_trans_alloc(). Context: Process context — it
+    /// may sleep (for log space, for the commit lock), which is why completion work that needs a
+    /// transaction cannot run in interrupt context.</remarks>
+    public Transaction Begin()
+    {
+        if (!Context.InTask || Context.BioInAtomic)
+        {
+            Bug.Fail("journal: a transaction started outside task context");
+        }
+
+        Context.MightSleep();
+        return new Transaction(this, MaxBlocksPerTransaction);
+    }
+
+    /// <summary>Writes every checkpointed-but-not-yet-in-place block home, flushes, and moves the tail to the head.</summary>
+    /// <remarks>Kernel: jbd2_log_do_checkpoint(). Context: Process context. May sleep.</remarks>
+    public Errno Checkpoint()
+    {
+        _commit.Lock();
+        try
+        {
+            return CheckpointLocked();
+        }
+        finally
+        {
+            _commit.Unlock();
+        }
+    }
+
+    internal Errno Commit(Transaction tx)
+    {
+        _commit.Lock();
+        try
+        {
+            var blocks = tx.Buffers;
+            var needed = (ulong)blocks.Count + 2;
+            if (Used + needed > Capacity)
+            {
+                var err = CheckpointLocked();
+                if (err != Errno.None)
+                {
+                    return err;
+                }
+            }
+
+            var seq = _headSeq;
+            var descriptor = new byte[_geometry.BlockSize];
+            BinaryPrimitives.WriteUInt32LittleEndian(descriptor, DescriptorMagic);
+            BinaryPrimitives.WriteUInt64LittleEndian(descriptor.AsSpan(4), seq);
+            BinaryPrimitives.WriteInt32LittleEndian(descriptor.AsSpan(12), blocks.Count);
+            for (var i = 0; i < blocks.Count; i++)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(descriptor.AsSpan(24 + (8 * i)), blocks[i].Block);
+            }
+
+            var crc = Crc32c.Update(uint.MaxValue, descriptor);
+            var offset = _headOffset;
+            var err2 = WriteLogBlock(ref offset, descriptor, BioOpFlags.None);
+            foreach (var bp in blocks)
+            {
+                crc = Crc32c.Update(crc, bp.Data);
+                err2 = err2 != Errno.None ? err2 : WriteLogBlock(ref offset, bp.Data, BioOpFlags.None);
+            }
+
+            var commit = new byte[_geometry.BlockSize];
+            BinaryPrimitives.WriteUInt32LittleEndian(commit, CommitMagic);
+            BinaryPrimitives.WriteUInt64LittleEndian(commit.AsSpan(4), seq);
+            BinaryPrimitives.WriteUInt32LittleEndian(commit.AsSpan(12), ~crc);
+            err2 = err2 != Errno.None ? err2 : WriteLogBlock(ref offset, commit, BioOpFlags.Preflush | BioOpFlags.Fua);
+            if (err2 != Errno.None)
+            {
+                return err2;
+            }
+
+            _headSeq = seq + 1;
+            _headOffset = offset;
+            foreach (var bp in blocks)
+            {
+                if (!_pinned.ContainsKey(bp.Block))
+                {
+                    bp.Hold();
+                }
+
+                _pinned[bp.Block] = (bp, bp.Data.ToArray());
+            }
+
+            Commits++;
+            return Errno.None;
+        }
+        finally
+        {
+            _commit.Unlock();
+        }
+    }
+
+    private ulong Used => _headOffset >= _tailOffset ? _headOffset - _tailOffset : Capacity - (_tailOffset - _headOffset);
+
+    private Errno CheckpointLocked()
+    {
+        foreach (var (home, (_, copy)) in _pinned.OrderBy(p => p.Key))
+        {
+            var err = RawIo(BioOp.Write, home, copy, BioOpFlags.None);
+            if (err != Errno.None)
+            {
+                return err;
+            }
+        }
+
+        var flushed = RawIo(BioOp.Flush, 0, null, BioOpFlags.None);
+        if (flushed != Errno.None)
+        {
+            return flushed;
+        }
+
+        foreach (var (buffer, _) in _pinned.Values)
+        {
+            _target.Rele(buffer);
+        }
+
+        _pinned.Clear();
+        _tailSeq = _headSeq;
+        _tailOffset = _headOffset;
+        return WriteHeader();
+    }
+
+    private void Replay()
+    {
+        var seq = _tailSeq;
+        var offset = _tailOffset;
+        var block = new byte[_geometry.BlockSize];
+        var replayed = new List<(ulong Home, byte[] Data)>();
+        while (true)
+        {
+            var at = offset;
+            if (ReadLogBlock(ref at, block) != Errno.None || BinaryPrimitives.ReadUInt32LittleEndian(block) != DescriptorMagic || BinaryPrimitives.ReadUInt64LittleEndian(block.AsSpan(4)) != seq)
+            {
+                break;
+            }
+
+            var count = BinaryPrimitives.ReadInt32LittleEndian(block.AsSpan(12));
+            if (count < 0 || count > MaxBlocksPerTransaction)
+            {
+                break;
+            }
+
+            var crc = Crc32c.Update(uint.MaxValue, block);
+            var homes = Enumerable.Range(0, count).Select(i => BinaryPrimitives.ReadUInt64LittleEndian(block.AsSpan(24 + (8 * i)))).ToList();
+            var copies = new List<byte[]>();
+            for (var i = 0; i < count; i++)
+            {
+                var data = new byte[_geometry.BlockSize];
+                ReadLogBlock(ref at, data);
+                crc = Crc32c.Update(crc, data);
+                copies.Add(data);
+            }
+
+            var commit = new byte[_geometry.BlockSize];
+            ReadLogBlock(ref at, commit);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(commit) != CommitMagic || BinaryPrimitives.ReadUInt64LittleEndian(commit.AsSpan(4)) != seq || BinaryPrimitives.ReadUInt32LittleEndian(commit.AsSpan(12)) != ~crc)
+            {
+                // A torn transaction: it never committed, and nothing after it can have.
+                break;
+            }
+
+            replayed.AddRange(homes.Zip(copies));
+            seq++;
+            offset = at;
+            Replayed++;
+        }
+
+        foreach (var (home, data) in replayed)
+        {
+            if (RawIo(BioOp.Write, home, data, BioOpFlags.None) is var written && written != Errno.None)
+            {
+                throw new IOException($"journal recovery: writing block {home} failed: {written}");
+            }
+        }
+
+        _headSeq = seq;
+        _headOffset = offset;
+        if (CheckpointLocked() is var err && err != Errno.None)
+        {
+            throw new IOException($"journal recovery: writing the replayed blocks failed: {err}");
+        }
+    }
+
+    private Errno WriteHeader()
+    {
+        var header = new byte[_geometry.BlockSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, HeaderMagic);
+        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(4), _tailSeq);
+        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(12), _tailOffset);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(20), Crc32c.Compute(header.AsSpan(0, 20)));
+        return RawIo(BioOp.Write, _geometry.LogStart, header, BioOpFlags.Preflush | BioOpFlags.Fua);
+    }
+
+    private void ReadHeader()
+    {
+        var header = new byte[_geometry.BlockSize];
+        if (RawIo(BioOp.Read, _geometry.LogStart, header, BioOpFlags.None) is var err && err != Errno.None)
+        {
+            throw new InvalidDataException($"journal: reading the header failed: {err}");
+        }
+
+        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != HeaderMagic || BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(20)) != Crc32c.Compute(header.AsSpan(0, 20)))
+        {
+            throw new InvalidDataException("journal: the header is missing or its checksum does not match");
+        }
+
+        _tailSeq = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(4));
+        _tailOffset = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(12));
+        if (_tailOffset < 1 || _tailOffset > Capacity)
+        {
+            throw new InvalidDataException($"journal: the header's tail offset {_tailOffset} is outside the log");
+        }
+    }
+
+    private Errno WriteLogBlock(ref ulong offset, byte[] data, BioOpFlags flags)
+    {
+        var err = RawIo(BioOp.Write, _geometry.LogStart + offset, data, flags);
+        offset = offset == Capacity ? 1 : offset + 1;
+        return err;
+    }
+
+    private Errno ReadLogBlock(ref ulong offset, byte[] data)
+    {
+        var err = RawIo(BioOp.Read, _geometry.LogStart + offset, data, BioOpFlags.None);
+        offset = offset == Capacity ? 1 : offset + 1;
+        return err;
+    }
+
+    private Errno RawIo(BioOp op, ulong block, byte[]? data, BioOpFlags flags)
+    {
+        var done = new Completion();
+        var bio = new Bio(_target.Device, op, flags) { Sector = block * (ulong)(_geometry.BlockSize / BlockDevice.SectorSize), EndIoHandler = _ => done.Complete() };
+        if (data is not null)
+        {
+            bio.AddVec(data);
+        }
+
+        bio.Submit();
+        done.WaitForCompletion();
+        return bio.Status.ToErrno();
+    }
+}

@@ -1,0 +1,56 @@
+using Writeback.Fs.Buffer;
+using Writeback.Kernel;
+
+namespace Writeback.Fs.Journal;
+
+/// <summary>A set of metadata buffers changed together: all of them reach the disk, or none.</summary>
+/// <remarks>Kernel: handle_t / struct xfs_trans: join locked buffers, change them, commit. The
+/// caller keeps each joined buffer locked until the commit; commit logs their contents and
+/// queues them for writing in place.</remarks>
+public sealed class Transaction
+{
+    private readonly Journal _journal;
+    private readonly int _maxBlocks;
+    private readonly List<XfsBuf> _buffers = [];
+    private bool _done;
+
+    internal Transaction(Journal journal, int maxBlocks)
+    {
+        _journal = journal;
+        _maxBlocks = maxBlocks;
+    }
+
+    internal IReadOnlyList<XfsBuf> Buffers => _buffers;
+
+    /// <summary>Adds a locked buffer the transaction changes (xfs_trans_bjoin / jbd2_journal_get_write_access).</summary>
+    /// <exception cref="InvalidOperationException">The transaction would not fit the journal.</exception>
+    public void Join(XfsBuf buffer)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        buffer.AssertLocked("journal join");
+        if (_buffers.Contains(buffer))
+        {
+            return;
+        }
+
+        if (_buffers.Count == _maxBlocks)
+        {
+            throw new InvalidOperationException($"journal: a transaction may change at most {_maxBlocks} blocks");
+        }
+
+        _buffers.Add(buffer);
+    }
+
+    /// <summary>Makes the changes durable in the journal; the buffers stay locked and held by the caller.</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public Errno Commit()
+    {
+        if (_done)
+        {
+            throw new InvalidOperationException("journal: the transaction was already committed");
+        }
+
+        _done = true;
+        return _journal.Commit(this);
+    }
+}
