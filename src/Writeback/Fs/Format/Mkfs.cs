@@ -6,8 +6,8 @@ namespace Writeback.Fs.Format;
 
 /// <summary>Making a Writeback filesystem, and reading back what a device holds.</summary>
 /// <remarks>Model: mkfs writes the superblock, a free-space bitmap with the metadata blocks
-/// marked used, and zeroed journal and inode-table blocks, through the buffer cache, then
-/// flushes the device's cache.</remarks>
+/// marked used, and zeroed journal and inode-table blocks, through the buffer cache, flushes the
+/// device's cache, and writes an empty journal.</remarks>
 public static class Mkfs
 {
     /// <summary>Formats <paramref name="device"/> with <paramref name="geometry"/>; returns the superblock written.</summary>
@@ -53,6 +53,8 @@ public static class Mkfs
             throw new IOException($"mkfs: writing {device.Name} failed: {err}");
         }
 
+        // An empty journal: its header names where the first transaction will go.
+        Writeback.Fs.Journal.Journal.Create(target, geometry);
         return sb;
     }
 

@@ -12,6 +12,7 @@ public sealed class Transaction
     private readonly Journal _journal;
     private readonly int _maxBlocks;
     private readonly List<XfsBuf> _buffers = [];
+    private readonly List<XfsBuf> _owned = [];
     private bool _done;
 
     internal Transaction(Journal journal, int maxBlocks)
@@ -22,15 +23,25 @@ public sealed class Transaction
 
     internal IReadOnlyList<XfsBuf> Buffers => _buffers;
 
-    /// <summary>Adds a locked buffer the transaction changes (xfs_trans_bjoin / jbd2_journal_get_write_access).</summary>
+    /// <summary>The buffer of <paramref name="block"/> if this transaction has joined it (it holds its lock).</summary>
+    public XfsBuf? Joined(ulong block) => _buffers.Find(b => b.Block == block);
+
+    /// <summary>Adds a locked buffer the transaction changes (xfs_trans_bjoin / jbd2_journal_get_write_access);
+    /// with <paramref name="releaseAtCommit"/> the commit unlocks and releases it, as
+    /// xfs_trans_commit() does for buffers not held with xfs_trans_bhold().</summary>
     /// <exception cref="InvalidOperationException">The transaction would not fit the journal.</exception>
-    public void Join(XfsBuf buffer)
+    public void Join(XfsBuf buffer, bool releaseAtCommit = false)
     {
         ArgumentNullException.ThrowIfNull(buffer);
         buffer.AssertLocked("journal join");
         if (_buffers.Contains(buffer))
         {
             return;
+        }
+
+        if (releaseAtCommit)
+        {
+            _owned.Add(buffer);
         }
 
         if (_buffers.Count == _maxBlocks)
@@ -41,7 +52,8 @@ public sealed class Transaction
         _buffers.Add(buffer);
     }
 
-    /// <summary>Makes the changes durable in the journal; the buffers stay locked and held by the caller.</summary>
+    /// <summary>Makes the changes durable in the journal; buffers joined without
+    /// <c>releaseAtCommit</c> stay locked and held by the caller.</summary>
     /// <remarks>Context: Process context. May sleep.</remarks>
     public Errno Commit()
     {
@@ -51,6 +63,16 @@ public sealed class Transaction
         }
 
         _done = true;
-        return _journal.Commit(this);
+        try
+        {
+            return _journal.Commit(this);
+        }
+        finally
+        {
+            foreach (var bp in _owned)
+            {
+                bp.Relse();
+            }
+        }
     }
 }
