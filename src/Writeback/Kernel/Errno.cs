@@ -50,6 +50,9 @@ public enum Errno
     /// <summary>No space left on device.</summary>
     ENOSPC = 28,
 
+    /// <summary>File name too long.</summary>
+    ENAMETOOLONG = 36,
+
     /// <summary>Directory not empty.</summary>
     ENOTEMPTY = 39,
 

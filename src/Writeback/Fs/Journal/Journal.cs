@@ -154,6 +154,8 @@ public sealed class Journal
             _headOffset = offset;
             foreach (var bp in blocks)
             {
+                // What was logged is the block's content now, whether or not it was ever read.
+                bp.SetFlag(BufFlags.Done);
                 if (!_pinned.ContainsKey(bp.Block))
                 {
                     bp.Hold();
