@@ -10,6 +10,9 @@ namespace Writeback.Fs.Format;
 /// device's cache, and writes an empty journal.</remarks>
 public static class Mkfs
 {
+    /// <summary>The root directory's mode: S_IFDIR | 0755.</summary>
+    public const ushort RootMode = 0x41ED;
+
     /// <summary>Formats <paramref name="device"/> with <paramref name="geometry"/>; returns the superblock written.</summary>
     /// <remarks>Context: Process context. May sleep.</remarks>
     /// <exception cref="ArgumentOutOfRangeException">The geometry does not fit the device.</exception>
@@ -53,8 +56,23 @@ public static class Mkfs
             throw new IOException($"mkfs: writing {device.Name} failed: {err}");
         }
 
-        // An empty journal: its header names where the first transaction will go.
+        // An empty journal: its header names where the first transaction will go. Then the root
+        // directory, inode 1, through the journal like every later change.
         Writeback.Fs.Journal.Journal.Create(target, geometry);
+        var journal = Writeback.Fs.Journal.Journal.Recover(target, geometry);
+        var inodes = Writeback.Fs.Inode.InodeTable.Open(target, geometry);
+        var tx = journal.Begin();
+        if (inodes.Allocate(tx, RootMode, 0, out var root) != Errno.None || root!.Number != sb.RootInode)
+        {
+            throw new IOException("mkfs: the root directory did not get inode 1");
+        }
+
+        inodes.Write(tx, root with { Nlink = 2 });
+        if (tx.Commit() is var committed && committed != Errno.None || journal.Checkpoint() is var cp && cp != Errno.None)
+        {
+            throw new IOException($"mkfs: writing the root directory to {device.Name} failed");
+        }
+
         return sb;
     }
 
