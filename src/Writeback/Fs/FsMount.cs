@@ -1,0 +1,373 @@
+using Writeback.Block;
+using Writeback.Fs.Alloc;
+using Writeback.Fs.Buffer;
+using Writeback.Fs.Dir;
+using Writeback.Fs.Format;
+using Writeback.Fs.Inode;
+using Writeback.Fs.Journal;
+using Writeback.Kernel;
+using Writeback.Mm;
+
+namespace Writeback.Fs;
+
+/// <summary>A mounted Writeback filesystem: the namespace operations, each one transaction.</summary>
+/// <remarks>Kernel: the roles of struct xfs_mount and the VFS namespace calls (lookup, create,
+/// mkdir, unlink, rmdir, rename, link, readdir). Mount reads the superblock, recovers the
+/// journal and opens the inode table and the allocator. Model: one mutex serialises namespace
+/// changes (the kernel locks the directories involved); paths are absolute, '/'-separated.</remarks>
+public sealed class FsMount
+{
+    /// <summary>A regular file's default mode: S_IFREG | 0644.</summary>
+    public const ushort FileMode = 0x81A4;
+
+    private static readonly LockClassKey s_nsKey = LockClassKey.ForName("&sb->s_namespace");
+    private readonly Writeback.Kernel.Mutex _ns = new(s_nsKey);
+
+    private FsMount(BlockDevice device, Superblock sb, BufTarget buffers, Journal.Journal journal, InodeTable inodes, BlockAllocator allocator)
+    {
+        Device = device;
+        Superblock = sb;
+        Buffers = buffers;
+        Journal = journal;
+        Inodes = inodes;
+        Allocator = allocator;
+        Directories = new DirectoryBlocks(buffers, sb.Geometry, inodes, allocator);
+    }
+
+    /// <summary>The device.</summary>
+    public BlockDevice Device { get; }
+
+    /// <summary>The superblock read at mount.</summary>
+    public Superblock Superblock { get; }
+
+    /// <summary>The metadata buffer cache.</summary>
+    public BufTarget Buffers { get; }
+
+    /// <summary>The journal.</summary>
+    public Journal.Journal Journal { get; }
+
+    /// <summary>The inode table.</summary>
+    public InodeTable Inodes { get; }
+
+    /// <summary>Free space.</summary>
+    public BlockAllocator Allocator { get; }
+
+    /// <summary>Directory entries.</summary>
+    public DirectoryBlocks Directories { get; }
+
+    /// <summary>Mounts <paramref name="device"/>; on failure <paramref name="problem"/> says what is wrong.</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public static Errno Mount(BlockDevice device, CompletionMode mode, out FsMount? fs, out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        fs = null;
+        var err = Mkfs.ReadSuperblock(device, out var sb, out problem);
+        if (err != Errno.None)
+        {
+            return err;
+        }
+
+        var buffers = new BufTarget(device, mode, sb!.Geometry.BlockSize);
+        try
+        {
+            var journal = Writeback.Fs.Journal.Journal.Recover(buffers, sb.Geometry);
+            var inodes = InodeTable.Open(buffers, sb.Geometry);
+            if (inodes.Read(sb.RootInode, out var root, out problem) != Errno.None || root is null || !root.IsDirectory)
+            {
+                problem = $"{device.Name}: {problem ?? "the root directory is missing"}";
+                return Errno.EUCLEAN;
+            }
+
+            fs = new FsMount(device, sb, buffers, journal, inodes, BlockAllocator.Open(buffers, sb.Geometry));
+            return Errno.None;
+        }
+        catch (InvalidDataException ex)
+        {
+            problem = $"{device.Name}: {ex.Message}";
+            return Errno.EUCLEAN;
+        }
+    }
+
+    /// <summary>Writes everything home and empties the journal.</summary>
+    public Errno Unmount() => Journal.Checkpoint();
+
+    /// <summary>The inode at <paramref name="path"/>.</summary>
+    public Errno Lookup(string path, out DiskInode? inode)
+    {
+        _ns.Lock();
+        try
+        {
+            return Resolve(path, null, out inode);
+        }
+        finally
+        {
+            _ns.Unlock();
+        }
+    }
+
+    /// <summary>The entries of the directory at <paramref name="path"/>.</summary>
+    public Errno ReadDir(string path, out IReadOnlyList<(string Name, ulong Ino)> entries)
+    {
+        entries = [];
+        var err = Lookup(path, out var dir);
+        if (err != Errno.None)
+        {
+            return err;
+        }
+
+        if (!dir!.IsDirectory)
+        {
+            return Errno.ENOTDIR;
+        }
+
+        entries = Directories.List(dir);
+        return Errno.None;
+    }
+
+    /// <summary>Creates a regular file.</summary>
+    public Errno Create(string path) => MakeNode(path, FileMode);
+
+    /// <summary>Creates a directory.</summary>
+    public Errno Mkdir(string path) => MakeNode(path, Mkfs.RootMode);
+
+    /// <summary>Removes a name of a file; the inode goes when its last link does.</summary>
+    public Errno Unlink(string path) => RemoveName(path, directory: false);
+
+    /// <summary>Removes an empty directory.</summary>
+    public Errno Rmdir(string path) => RemoveName(path, directory: true);
+
+    /// <summary>Adds a name for an existing file.</summary>
+    public Errno Link(string existing, string newPath) => InTransaction(tx =>
+    {
+        var err = Resolve(existing, tx, out var inode);
+        if (err != Errno.None)
+        {
+            return err;
+        }
+
+        if (inode!.IsDirectory)
+        {
+            return Errno.EPERM;
+        }
+
+        err = Parent(newPath, tx, out var parent, out var name);
+        if (err != Errno.None)
+        {
+            return err;
+        }
+
+        err = Directories.Add(tx, parent!, name, inode.Number, out _);
+        if (err == Errno.None)
+        {
+            Inodes.Write(tx, inode with { Nlink = inode.Nlink + 1 });
+        }
+
+        return err;
+    });
+
+    /// <summary>Moves <paramref name="from"/> to <paramref name="to"/>, replacing a file there (or an empty directory by a directory).</summary>
+    public Errno Rename(string from, string to) => InTransaction(tx =>
+    {
+        var err = Parent(from, tx, out var fromParent, out var fromName);
+        if (err != Errno.None || (err = Directories.Lookup(fromParent!, fromName, out var ino, tx)) != Errno.None)
+        {
+            return err;
+        }
+
+        err = Parent(to, tx, out var toParent, out var toName);
+        if (err != Errno.None)
+        {
+            return err;
+        }
+
+        Inodes.Read(ino, out var moving, out _, tx);
+        var look = Directories.Lookup(toParent!, toName, out var existingIno, tx);
+        if (look is not (Errno.None or Errno.ENOENT))
+        {
+            // A bad target name: nothing has been changed yet.
+            return look;
+        }
+
+        if (look == Errno.None)
+        {
+            if (existingIno == ino)
+            {
+                return Errno.None;
+            }
+
+            Inodes.Read(existingIno, out var existing, out _, tx);
+            if (existing!.IsDirectory != moving!.IsDirectory)
+            {
+                return existing.IsDirectory ? Errno.EISDIR : Errno.ENOTDIR;
+            }
+
+            if (existing.IsDirectory && Directories.List(existing, tx).Count > 0)
+            {
+                return Errno.ENOTEMPTY;
+            }
+
+            Directories.Remove(tx, toParent!, toName);
+            DropLink(tx, existing);
+            Inodes.Read(toParent!.Number, out toParent, out _, tx);
+        }
+
+        Directories.Remove(tx, fromParent!, fromName);
+        if (fromParent!.Number == toParent!.Number)
+        {
+            Inodes.Read(toParent.Number, out toParent, out _, tx);
+        }
+
+        return Directories.Add(tx, toParent!, toName, ino, out _);
+    });
+
+    private Errno MakeNode(string path, ushort mode) => InTransaction(tx =>
+    {
+        var err = Parent(path, tx, out var parent, out var name);
+        if (err != Errno.None)
+        {
+            return err;
+        }
+
+        var look = Directories.Lookup(parent!, name, out _, tx);
+        if (look != Errno.ENOENT)
+        {
+            // It exists, or the name is not valid: nothing has been changed yet.
+            return look == Errno.None ? Errno.EEXIST : look;
+        }
+
+        err = Inodes.Allocate(tx, mode, Device.Layer.Machine.NowNs, out var inode);
+        if (err != Errno.None)
+        {
+            return err;
+        }
+
+        if ((mode & 0xF000) == 0x4000)
+        {
+            Inodes.Write(tx, inode! with { Nlink = 2 });
+        }
+
+        err = Directories.Add(tx, parent!, name, inode!.Number, out _);
+        if (err != Errno.None)
+        {
+            // No room for the entry: the inode must not outlive the failed create.
+            Inodes.Free(tx, inode.Number);
+        }
+
+        return err;
+    });
+
+    private Errno RemoveName(string path, bool directory) => InTransaction(tx =>
+    {
+        var err = Parent(path, tx, out var parent, out var name);
+        if (err != Errno.None || (err = Directories.Lookup(parent!, name, out var ino, tx)) != Errno.None)
+        {
+            return err;
+        }
+
+        Inodes.Read(ino, out var inode, out _, tx);
+        if (inode!.IsDirectory != directory)
+        {
+            return directory ? Errno.ENOTDIR : Errno.EISDIR;
+        }
+
+        if (directory && Directories.List(inode, tx).Count > 0)
+        {
+            return Errno.ENOTEMPTY;
+        }
+
+        Directories.Remove(tx, parent!, name);
+        DropLink(tx, inode);
+        return Errno.None;
+    });
+
+    private void DropLink(Transaction tx, DiskInode inode)
+    {
+        if (inode.IsDirectory || inode.Nlink <= 1)
+        {
+            foreach (var e in inode.Extents)
+            {
+                Allocator.Free(tx, e.DiskBlock, e.Length);
+            }
+
+            Inodes.Free(tx, inode.Number);
+        }
+        else
+        {
+            Inodes.Write(tx, inode with { Nlink = inode.Nlink - 1 });
+        }
+    }
+
+    private Errno InTransaction(Func<Transaction, Errno> change)
+    {
+        _ns.Lock();
+        try
+        {
+            var tx = Journal.Begin();
+            var err = change(tx);
+
+            // The transaction commits even after a failed check: whatever it joined is unchanged
+            // or consistently changed, and committing releases it.
+            var committed = tx.Commit();
+            return err != Errno.None ? err : committed;
+        }
+        finally
+        {
+            _ns.Unlock();
+        }
+    }
+
+    private Errno Parent(string path, Transaction tx, out DiskInode? parent, out string name)
+    {
+        var (dir, last) = Split(path);
+        name = last;
+        var err = Resolve(dir, tx, out parent);
+        if (err == Errno.None && !parent!.IsDirectory)
+        {
+            err = Errno.ENOTDIR;
+        }
+
+        return err;
+    }
+
+    private Errno Resolve(string path, Transaction? tx, out DiskInode? inode)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!path.StartsWith('/'))
+        {
+            inode = null;
+            return Errno.EINVAL;
+        }
+
+        var err = Inodes.Read(Superblock.RootInode, out inode, out _, tx);
+        foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (err != Errno.None)
+            {
+                return err;
+            }
+
+            if (!inode!.IsDirectory)
+            {
+                return Errno.ENOTDIR;
+            }
+
+            err = Directories.Lookup(inode, part, out var ino, tx);
+            if (err != Errno.None)
+            {
+                inode = null;
+                return err;
+            }
+
+            err = Inodes.Read(ino, out inode, out _, tx);
+        }
+
+        return err;
+    }
+
+    private static (string Dir, string Name) Split(string path)
+    {
+        var trimmed = path.TrimEnd('/');
+        var slash = trimmed.LastIndexOf('/');
+        return slash < 0 ? ("/", trimmed) : (slash == 0 ? "/" : trimmed[..slash], trimmed[(slash + 1)..]);
+    }
+}

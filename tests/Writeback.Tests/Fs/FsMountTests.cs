@@ -1,0 +1,100 @@
+using Writeback.Block;
+using Writeback.Fs;
+using Writeback.Fs.Format;
+using Writeback.Kernel;
+using Writeback.Mm;
+using Writeback.Tests.Infrastructure;
+
+namespace Writeback.Tests.Fs;
+
+/// <summary>The namespace against a simple model, with its errors, and after a power cut.</summary>
+public class FsMountTests
+{
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void NamespaceOperations_GiveTheKernelsErrors_AndTheTreeSurvivesAPowerCut(CompletionMode mode)
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        var results = new List<(string Op, Errno Got)>();
+        var before = new List<string>();
+        var after = new List<string>();
+        m.Run(() =>
+        {
+            var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 16L << 20 });
+            Mkfs.Format(disk, FsGeometry.For(16L << 20), Guid.Empty, mode);
+            Assert.Equal(Errno.None, FsMount.Mount(disk, mode, out var fs, out var problem));
+            Assert.Null(problem);
+            void Do(string op, Errno got) => results.Add((op, got));
+            Do("mkdir /a", fs!.Mkdir("/a"));
+            Do("mkdir /a/b", fs.Mkdir("/a/b"));
+            Do("create /a/f", fs.Create("/a/f"));
+            Do("create /a/f again", fs.Create("/a/f"));
+            Do("create /missing/x", fs.Create("/missing/x"));
+            Do("create /a/f/x", fs.Create("/a/f/x"));
+            Do("create long name", fs.Create("/a/" + new string('n', 256)));
+            Do("rmdir /a", fs.Rmdir("/a"));
+            Do("rmdir /a/f", fs.Rmdir("/a/f"));
+            Do("unlink /a/b", fs.Unlink("/a/b"));
+            Do("link /a/f /g", fs.Link("/a/f", "/g"));
+            Do("rename /a/f /a/b/h", fs.Rename("/a/f", "/a/b/h"));
+            Do("unlink /g", fs.Unlink("/g"));
+            Do("rename /nope /x", fs.Rename("/nope", "/x"));
+            Do("create /c", fs.Create("/c"));
+            Do("rename /c /a/b/h (replace)", fs.Rename("/c", "/a/b/h"));
+            Do("rmdir /a/b (not empty)", fs.Rmdir("/a/b"));
+            Tree(fs, "/", before);
+
+            disk.PowerCut();
+            Assert.Equal(Errno.None, FsMount.Mount(disk, mode, out var again, out _));
+            Tree(again!, "/", after);
+        });
+        Assert.Equal(
+            [
+                ("mkdir /a", Errno.None), ("mkdir /a/b", Errno.None), ("create /a/f", Errno.None),
+                ("create /a/f again", Errno.EEXIST), ("create /missing/x", Errno.ENOENT), ("create /a/f/x", Errno.ENOTDIR),
+                ("create long name", Errno.ENAMETOOLONG), ("rmdir /a", Errno.ENOTEMPTY), ("rmdir /a/f", Errno.ENOTDIR),
+                ("unlink /a/b", Errno.EISDIR), ("link /a/f /g", Errno.None), ("rename /a/f /a/b/h", Errno.None),
+                ("unlink /g", Errno.None), ("rename /nope /x", Errno.ENOENT), ("create /c", Errno.None),
+                ("rename /c /a/b/h (replace)", Errno.None), ("rmdir /a/b (not empty)", Errno.ENOTEMPTY),
+            ],
+            results);
+        Assert.Equal(["/a/", "/a/b/", "/a/b/h"], before);
+        Assert.Equal(before, after);
+        MachineFixture.AssertClean(m);
+    }
+
+    [Fact]
+    public void Mount_OfAnUnformattedDevice_NamesTheProblem()
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        var err = Errno.None;
+        string? problem = null;
+        m.Run(() =>
+        {
+            var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { Name = "vdb", CapacityBytes = 16L << 20 });
+            err = FsMount.Mount(disk, CompletionMode.Irq, out _, out problem);
+        });
+        Assert.Equal(Errno.EINVAL, err);
+        Assert.StartsWith("vdb: not a Writeback filesystem", problem, StringComparison.Ordinal);
+    }
+
+    private static void Tree(FsMount fs, string dir, List<string> into)
+    {
+        Assert.Equal(Errno.None, fs.ReadDir(dir, out var entries));
+        foreach (var (name, _) in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            var path = dir + name;
+            fs.Lookup(path, out var inode);
+            if (inode!.IsDirectory)
+            {
+                into.Add(path + "/");
+                Tree(fs, path + "/", into);
+            }
+            else
+            {
+                into.Add(path);
+            }
+        }
+    }
+}
