@@ -79,6 +79,149 @@ public class FsMountTests
         Assert.StartsWith("vdb: not a Writeback filesystem", problem, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void FileDisk_TreeSurvivesTheProcess_RemountedFromTheSameImage()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"wb-fs-{Guid.NewGuid():N}.img");
+        try
+        {
+            var before = new List<string>();
+            using (var m = MachineFixture.Create(cpus: 2))
+            {
+                m.Run(() =>
+                {
+                    using var disk = new FileDisk(BlockLayer.Create(m), path, new DiskOptions { CapacityBytes = 16L << 20 });
+                    Mkfs.Format(disk, FsGeometry.For(16L << 20), Guid.Empty);
+                    FsMount.Mount(disk, CompletionMode.Task, out var fs, out _);
+                    fs!.Mkdir("/etc");
+                    fs.Create("/etc/fstab");
+                    fs.Mkdir("/home");
+                    Assert.Equal(Errno.None, fs.Unmount());
+                    Tree(fs, "/", before);
+                });
+            }
+
+            var after = new List<string>();
+            using (var m = MachineFixture.Create(cpus: 2))
+            {
+                m.Run(() =>
+                {
+                    using var disk = new FileDisk(BlockLayer.Create(m), path);
+                    Assert.Equal(Errno.None, FsMount.Mount(disk, CompletionMode.Irq, out var fs, out _));
+                    Tree(fs!, "/", after);
+                });
+            }
+
+            Assert.Equal(["/etc/", "/etc/fstab", "/home/"], before);
+            Assert.Equal(before, after);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void RandomNamespaceOperations_MatchASimpleModel(int seed)
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        var mismatches = new List<string>();
+        m.Run(() =>
+        {
+            var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 16L << 20 });
+            Mkfs.Format(disk, FsGeometry.For(16L << 20), Guid.Empty);
+            FsMount.Mount(disk, CompletionMode.Irq, out var fs, out _);
+
+            // The model: path -> is a directory.
+            var model = new SortedDictionary<string, bool>(StringComparer.Ordinal);
+            var random = new Random(seed);
+            string[] names = ["a", "b", "c", "d"];
+            string RandomPath() => string.Concat(Enumerable.Range(0, 1 + random.Next(3)).Select(_ => "/" + names[random.Next(names.Length)]));
+            string ParentOf(string p) => p[..p.LastIndexOf('/')];
+            bool ParentIsDir(string p) => ParentOf(p).Length == 0 || (model.TryGetValue(ParentOf(p), out var d) && d);
+            bool ParentPathHasFile(string p)
+            {
+                for (var at = p.IndexOf('/', 1); at > 0; at = p.IndexOf('/', at + 1))
+                {
+                    if (model.TryGetValue(p[..at], out var d) && !d)
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+
+            Errno Expected(int op, string p)
+            {
+                if (op is 0 or 1)
+                {
+                    return ParentPathHasFile(p) ? Errno.ENOTDIR : !ParentIsDir(p) ? Errno.ENOENT : model.ContainsKey(p) ? Errno.EEXIST : Errno.None;
+                }
+
+                if (ParentPathHasFile(p))
+                {
+                    return Errno.ENOTDIR;
+                }
+
+                if (!model.TryGetValue(p, out var isDir))
+                {
+                    return Errno.ENOENT;
+                }
+
+                return op switch
+                {
+                    2 => isDir ? Errno.EISDIR : Errno.None,
+                    _ => !isDir ? Errno.ENOTDIR : model.Keys.Any(k => k.StartsWith(p + "/", StringComparison.Ordinal)) ? Errno.ENOTEMPTY : Errno.None,
+                };
+            }
+
+            for (var step = 0; step < 150; step++)
+            {
+                var op = random.Next(4);
+                var p = RandomPath();
+                var expected = Expected(op, p);
+                var got = op switch
+                {
+                    0 => fs!.Create(p),
+                    1 => fs!.Mkdir(p),
+                    2 => fs!.Unlink(p),
+                    _ => fs!.Rmdir(p),
+                };
+                if (got != expected)
+                {
+                    mismatches.Add($"step {step}: op {op} {p}: got {got}, model says {expected}");
+                    break;
+                }
+
+                if (got == Errno.None)
+                {
+                    if (op <= 1)
+                    {
+                        model[p] = op == 1;
+                    }
+                    else
+                    {
+                        model.Remove(p);
+                    }
+                }
+            }
+
+            var tree = new List<string>();
+            Tree(fs!, "/", tree);
+            var expectedTree = model.Select(kv => kv.Value ? kv.Key + "/" : kv.Key).OrderBy(x => x, StringComparer.Ordinal).ToList();
+            if (!tree.OrderBy(x => x, StringComparer.Ordinal).SequenceEqual(expectedTree))
+            {
+                mismatches.Add($"tree {string.Join(' ', tree)} vs model {string.Join(' ', expectedTree)}");
+            }
+        });
+        Assert.Empty(mismatches);
+        MachineFixture.AssertClean(m);
+    }
+
     private static void Tree(FsMount fs, string dir, List<string> into)
     {
         Assert.Equal(Errno.None, fs.ReadDir(dir, out var entries));
