@@ -26,6 +26,21 @@ public sealed class InodeTable
     /// <summary>Inodes in use.</summary>
     public int Used { get; private set; }
 
+    /// <summary>The numbers of the inodes in use, ascending.</summary>
+    public IEnumerable<ulong> UsedNumbers
+    {
+        get
+        {
+            for (ulong ino = 1; ino < _g.Inodes; ino++)
+            {
+                if (_used[(int)ino])
+                {
+                    yield return ino;
+                }
+            }
+        }
+    }
+
     private ulong PerBlock => (ulong)(_g.BlockSize / DiskInode.Size);
 
     /// <summary>Opens the table of a mounted filesystem.</summary>
