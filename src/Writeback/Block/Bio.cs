@@ -176,6 +176,23 @@ public sealed class Bio
         Device.Submit(this);
     }
 
+    /// <summary>Submits the bio and sleeps until it completes; returns its status as an errno.</summary>
+    /// <remarks>Kernel: submit_bio_wait(). The bio must have no end_io: the wait supplies one.
+    /// Context: Process context. May sleep.</remarks>
+    public Errno SubmitWait()
+    {
+        if (EndIoHandler is not null)
+        {
+            throw new InvalidOperationException("submit_bio_wait: the bio already has an end_io");
+        }
+
+        var done = new Completion();
+        EndIoHandler = _ => done.Complete();
+        Submit();
+        done.WaitForCompletion();
+        return Status.ToErrno();
+    }
+
     /// <summary>Waits for this polled bio (<see cref="BioOpFlags.Polled"/>) and completes it in the
     /// calling task (bio_poll()).</summary>
     /// <remarks>Context: Process context, the submitter.</remarks>

@@ -162,14 +162,12 @@ public sealed class BlockDeviceCache : IAddressSpaceOperations
     /// <summary>Reads a locked folio synchronously from the device; marks it uptodate on success.</summary>
     private Errno ReadInto(Folio folio)
     {
-        var done = new Completion();
-        var bio = new Bio(Device, BioOp.Read) { Sector = folio.Index * SectorsPerPage, EndIoHandler = _ => done.Complete() };
+        var bio = new Bio(Device, BioOp.Read) { Sector = folio.Index * SectorsPerPage };
         bio.AddVec(folio.Data);
-        bio.Submit();
-        done.WaitForCompletion();
-        if (bio.Status != BlkStatus.Ok)
+        var err = bio.SubmitWait();
+        if (err != Errno.None)
         {
-            return bio.Status.ToErrno();
+            return err;
         }
 
         folio.MarkUptodate();

@@ -84,16 +84,13 @@ public static class Mkfs
     {
         ArgumentNullException.ThrowIfNull(device);
         var block = new byte[BlockDevice.SectorSize];
-        var done = new Completion();
-        var bio = new Bio(device, BioOp.Read) { EndIoHandler = _ => done.Complete() };
+        var bio = new Bio(device, BioOp.Read);
         bio.AddVec(block);
-        bio.Submit();
-        done.WaitForCompletion();
-        if (bio.Status != BlkStatus.Ok)
+        if (bio.SubmitWait() is var read && read != Errno.None)
         {
             superblock = null;
             problem = $"{device.Name}: reading the superblock failed ({bio.Status})";
-            return bio.Status.ToErrno();
+            return read;
         }
 
         var err = Superblock.Decode(block, out superblock, out problem);
@@ -123,12 +120,5 @@ public static class Mkfs
         }
     }
 
-    private static Errno Flush(BlockDevice device)
-    {
-        var done = new Completion();
-        var flush = new Bio(device, BioOp.Flush) { EndIoHandler = _ => done.Complete() };
-        flush.Submit();
-        done.WaitForCompletion();
-        return flush.Status.ToErrno();
-    }
+    private static Errno Flush(BlockDevice device) => new Bio(device, BioOp.Flush).SubmitWait();
 }

@@ -311,15 +311,12 @@ public sealed class Journal
 
     private Errno RawIo(BioOp op, ulong block, byte[]? data, BioOpFlags flags)
     {
-        var done = new Completion();
-        var bio = new Bio(_target.Device, op, flags) { Sector = block * (ulong)(_geometry.BlockSize / BlockDevice.SectorSize), EndIoHandler = _ => done.Complete() };
+        var bio = new Bio(_target.Device, op, flags) { Sector = block * (ulong)(_geometry.BlockSize / BlockDevice.SectorSize) };
         if (data is not null)
         {
             bio.AddVec(data);
         }
 
-        bio.Submit();
-        done.WaitForCompletion();
-        return bio.Status.ToErrno();
+        return bio.SubmitWait();
     }
 }
