@@ -12,16 +12,25 @@ namespace Writeback.Fs;
 
 /// <summary>A mounted Writeback filesystem: the namespace operations, each one transaction.</summary>
 /// <remarks>Kernel: the roles of struct xfs_mount and the VFS namespace calls (lookup, create,
-/// mkdir, unlink, rmdir, rename, link, readdir). Mount reads the superblock, recovers the
-/// journal and opens the inode table and the allocator. Model: one mutex serialises namespace
-/// changes (the kernel locks the directories involved); paths are absolute, '/'-separated.</remarks>
+/// mkdir, unlink, rmdir, rename, link, readdir), and the inode cache (xfs_iget, xfs_irele) of
+/// regular files' in-core inodes (<see cref="XfsInode"/>). Mount reads the superblock, recovers
+/// the journal, opens the inode table and the allocator, and frees the inodes that were
+/// unlinked while open when the system went down (XFS's unlinked-list recovery). A file whose
+/// last name goes while it is held keeps its blocks until the last <see cref="Irele"/>.
+/// Model: one mutex serialises namespace changes (the kernel locks the directories involved);
+/// paths are absolute, '/'-separated; directories are not cached in-core — their inode records
+/// are the authority.</remarks>
 public sealed class FsMount
 {
     /// <summary>A regular file's default mode: S_IFREG | 0644.</summary>
     public const ushort FileMode = 0x81A4;
 
     private static readonly LockClassKey s_nsKey = LockClassKey.ForName("&sb->s_namespace");
+    private static readonly LockClassKey s_icacheKey = LockClassKey.ForName("&mp->m_icache_lock");
     private readonly Writeback.Kernel.Mutex _ns = new(s_nsKey);
+    private readonly Writeback.Kernel.SpinLock _icacheLock = new(s_icacheKey);
+    private readonly Dictionary<ulong, XfsInode> _icache = [];
+    private readonly Queue<ulong> _inactivate = new();
 
     private FsMount(BlockDevice device, Superblock sb, BufTarget buffers, Journal.Journal journal, InodeTable inodes, BlockAllocator allocator)
     {
@@ -32,6 +41,9 @@ public sealed class FsMount
         Inodes = inodes;
         Allocator = allocator;
         Directories = new DirectoryBlocks(buffers, sb.Geometry, inodes, allocator);
+        inodes.Allocator = allocator;
+        allocator.FlushBusy = journal.CheckpointInTransaction;
+        journal.Checkpointed = allocator.ClearBusy;
     }
 
     /// <summary>The device.</summary>
@@ -79,6 +91,16 @@ public sealed class FsMount
             }
 
             fs = new FsMount(device, sb, buffers, journal, inodes, BlockAllocator.Open(buffers, sb.Geometry));
+            foreach (var ino in inodes.UsedNumbers.ToList())
+            {
+                if (inodes.Read(ino, out var orphan, out _) == Errno.None && orphan is { IsDirectory: false, Nlink: 0 }
+                    && new XfsInode(fs, orphan).Inactivate() is var freed && freed != Errno.None)
+                {
+                    problem = $"{device.Name}: freeing unlinked inode {ino} failed ({freed})";
+                    return freed;
+                }
+            }
+
             return Errno.None;
         }
         catch (InvalidDataException ex)
@@ -90,6 +112,106 @@ public sealed class FsMount
 
     /// <summary>Writes everything home and empties the journal.</summary>
     public Errno Unmount() => Journal.Checkpoint();
+
+    /// <summary>The in-core inode of the regular file <paramref name="number"/>, held: release it with <see cref="Irele"/>.</summary>
+    /// <returns><see cref="Errno.ENOENT"/> for a free inode, <see cref="Errno.EISDIR"/> for a directory.</returns>
+    /// <remarks>Kernel: xfs_iget(). Context: Process context. May sleep.</remarks>
+    public Errno Iget(ulong number, out XfsInode? inode)
+    {
+        inode = Cached(number, grab: true);
+        if (inode is not null)
+        {
+            return Errno.None;
+        }
+
+        var err = Inodes.Read(number, out var core, out _);
+        if (err != Errno.None || core is null || core.IsDirectory || core.Nlink == 0)
+        {
+            return err != Errno.None ? err : core is { IsDirectory: true } ? Errno.EISDIR : Errno.ENOENT;
+        }
+
+        var fresh = new XfsInode(this, core);
+        fresh.Grab();
+        _icacheLock.Lock();
+        if (_icache.TryGetValue(number, out var raced))
+        {
+            raced.Grab();
+            fresh = raced;
+        }
+        else
+        {
+            _icache[number] = fresh;
+        }
+
+        _icacheLock.Unlock();
+        inode = fresh;
+        return Errno.None;
+    }
+
+    /// <summary>The in-core inode of the regular file at <paramref name="path"/>, held.</summary>
+    public Errno Open(string path, out XfsInode? inode)
+    {
+        inode = null;
+        _ns.Lock();
+        try
+        {
+            var err = Resolve(path, null, out var core);
+            return err != Errno.None ? err : Iget(core!.Number, out inode);
+        }
+        finally
+        {
+            _ns.Unlock();
+        }
+    }
+
+    /// <summary>Drops a hold from <see cref="Iget"/>; the last one of an unlinked file frees it.</summary>
+    /// <remarks>Kernel: xfs_irele() → xfs_inactive(). Context: Process context. May sleep.</remarks>
+    public Errno Irele(XfsInode inode)
+    {
+        ArgumentNullException.ThrowIfNull(inode);
+        _ns.Lock();
+        try
+        {
+            if (inode.Drop() > 0 || inode.Nlink > 0)
+            {
+                return Errno.None;
+            }
+
+            Evict(inode.Number);
+            return inode.Inactivate();
+        }
+        finally
+        {
+            _ns.Unlock();
+        }
+    }
+
+    /// <summary>Whether inode <paramref name="number"/> is unlinked but still held (an orphan the
+    /// last <see cref="Irele"/> will free).</summary>
+    public bool IsHeldOrphan(ulong number) => Cached(number, grab: false) is { Nlink: 0, References: > 0 };
+
+    /// <summary>Runs <paramref name="change"/> in one transaction and commits it, even after a
+    /// failed check (what it joined is unchanged or consistently changed, and committing releases
+    /// it); returns the first error.</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public Errno RunTransaction(Func<Transaction, Errno> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var tx = Journal.Begin();
+        Errno err;
+        try
+        {
+            err = change(tx);
+        }
+        catch
+        {
+            tx.Cancel();
+            throw;
+        }
+
+        var committed = tx.Commit();
+        return err != Errno.None ? err : committed;
+    }
 
     /// <summary>The inode at <paramref name="path"/>.</summary>
     public Errno Lookup(string path, out DiskInode? inode)
@@ -159,7 +281,7 @@ public sealed class FsMount
         err = Directories.Add(tx, parent!, name, inode.Number, out _);
         if (err == Errno.None)
         {
-            Inodes.Write(tx, inode with { Nlink = inode.Nlink + 1 });
+            WriteInode(tx, inode with { Nlink = inode.Nlink + 1, CtimeNs = Device.Layer.Machine.NowNs });
         }
 
         return err;
@@ -282,18 +404,22 @@ public sealed class FsMount
 
     private void DropLink(Transaction tx, DiskInode inode)
     {
-        if (inode.IsDirectory || inode.Nlink <= 1)
+        if (inode.IsDirectory)
         {
             foreach (var e in inode.Extents)
             {
-                Allocator.Free(tx, e.DiskBlock, e.Length);
+                Allocator.Free(tx, e.DiskBlock, e.Length, metadata: true);
             }
 
             Inodes.Free(tx, inode.Number);
+            return;
         }
-        else
+
+        // A file's last link: the blocks go after this transaction, or at the last Irele if it is held.
+        WriteInode(tx, inode with { Nlink = inode.Nlink - 1, CtimeNs = Device.Layer.Machine.NowNs });
+        if (inode.Nlink == 1)
         {
-            Inodes.Write(tx, inode with { Nlink = inode.Nlink - 1 });
+            _inactivate.Enqueue(inode.Number);
         }
     }
 
@@ -302,18 +428,66 @@ public sealed class FsMount
         _ns.Lock();
         try
         {
-            var tx = Journal.Begin();
-            var err = change(tx);
+            var err = RunTransaction(change);
+            while (_inactivate.TryDequeue(out var ino))
+            {
+                // Outside the namespace transaction: a large file takes several.
+                var freed = Inactivate(ino);
+                err = err != Errno.None ? err : freed;
+            }
 
-            // The transaction commits even after a failed check: whatever it joined is unchanged
-            // or consistently changed, and committing releases it.
-            var committed = tx.Commit();
-            return err != Errno.None ? err : committed;
+            return err;
         }
         finally
         {
             _ns.Unlock();
         }
+    }
+
+    private Errno Inactivate(ulong number)
+    {
+        var cached = Cached(number, grab: false);
+        if (cached is { References: > 0 })
+        {
+            return Errno.None;
+        }
+
+        if (cached is not null)
+        {
+            Evict(number);
+            return cached.Inactivate();
+        }
+
+        var err = Inodes.Read(number, out var core, out _);
+        return err != Errno.None ? err : new XfsInode(this, core!).Inactivate();
+    }
+
+    private XfsInode? Cached(ulong number, bool grab)
+    {
+        _icacheLock.Lock();
+        _icache.TryGetValue(number, out var inode);
+        if (grab)
+        {
+            inode?.Grab();
+        }
+
+        _icacheLock.Unlock();
+        return inode;
+    }
+
+    private void Evict(ulong number)
+    {
+        _icacheLock.Lock();
+        _icache.Remove(number);
+        _icacheLock.Unlock();
+    }
+
+    // Every change of a cached inode's record goes through here, so its in-core copy follows.
+    private DiskInode WriteInode(Transaction tx, DiskInode inode)
+    {
+        var written = Inodes.Write(tx, inode);
+        Cached(inode.Number, grab: false)?.SetCore(written);
+        return written;
     }
 
     private Errno Parent(string path, Transaction tx, out DiskInode? parent, out string name)

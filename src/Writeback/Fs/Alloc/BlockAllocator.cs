@@ -12,24 +12,80 @@ namespace Writeback.Fs.Alloc;
 /// grows stays contiguous), else the longest run it can find, and reports ENOSPC when the data
 /// area is full. The bitmap blocks are joined to the caller's transaction; an in-memory copy of
 /// the bitmap, read at open and changed with them, answers the searches, so that a transaction
-/// can allocate several times without waiting on a bitmap buffer it holds itself. Context:
-/// Process context (it may sleep on a bitmap buffer's lock).</remarks>
+/// can allocate several times without waiting on a bitmap buffer it holds itself.
+/// <para>Accounting, as XFS's free-block counter does it: buffered writes reserve blocks for
+/// their delalloc extents (<see cref="ReserveDelalloc"/>), so that ENOSPC is reported by the
+/// write and never by writeback; data allocations may not take blocks reserved that way nor the
+/// set-aside pool (XFS's reserve pool), which only metadata — directory and extent blocks — may
+/// use. Blocks freed from metadata are busy (XFS's busy extents) until the next journal
+/// checkpoint: reused as file data before then, a replay of their older logged copies would
+/// overwrite that data.</para>
+/// Context: Process context (it may sleep on a bitmap buffer's lock).</remarks>
 public sealed class BlockAllocator
 {
     private readonly BufTarget _target;
     private readonly FsGeometry _g;
     private readonly System.Collections.BitArray _used;
+    private readonly HashSet<ulong> _busy = [];
     private long _free;
+    private long _reserved;
 
     private BlockAllocator(BufTarget target, FsGeometry geometry)
     {
         _target = target;
         _g = geometry;
         _used = new System.Collections.BitArray(checked((int)geometry.Blocks));
+        SetAside = (long)Math.Min((geometry.Blocks - geometry.DataStart) / 20, 1024);
     }
 
-    /// <summary>Free blocks in the data area.</summary>
+    /// <summary>Free blocks in the data area (busy ones included).</summary>
     public long FreeBlocks => Interlocked.Read(ref _free);
+
+    /// <summary>Blocks reserved for delalloc extents.</summary>
+    public long ReservedBlocks => Interlocked.Read(ref _reserved);
+
+    /// <summary>Blocks only metadata may take (5% of the data area, at most 1,024).</summary>
+    public long SetAside { get; }
+
+    /// <summary>Blocks file data may still reserve or take.</summary>
+    public long AvailableBlocks => Math.Max(0, FreeBlocks - ReservedBlocks - SetAside);
+
+    /// <summary>Blocks freed from metadata that wait for a checkpoint before reuse.</summary>
+    public int BusyBlocks => _busy.Count;
+
+    /// <summary>What makes busy blocks reusable (a journal checkpoint); called when an allocation finds nothing else.</summary>
+    public Func<Errno>? FlushBusy { get; set; }
+
+    /// <summary>Reserves <paramref name="count"/> blocks for delalloc extents, or returns <see cref="Errno.ENOSPC"/>.</summary>
+    /// <remarks>Kernel: xfs_dec_fdblocks() from xfs_bmapi_reserve_delalloc().</remarks>
+    public Errno ReserveDelalloc(ulong count)
+    {
+        while (true)
+        {
+            var reserved = Interlocked.Read(ref _reserved);
+            if (FreeBlocks - reserved - SetAside < (long)count)
+            {
+                return Errno.ENOSPC;
+            }
+
+            if (Interlocked.CompareExchange(ref _reserved, reserved + (long)count, reserved) == reserved)
+            {
+                return Errno.None;
+            }
+        }
+    }
+
+    /// <summary>Gives back a delalloc reservation (the extent was punched or truncated away).</summary>
+    public void UnreserveDelalloc(ulong count)
+    {
+        if (Interlocked.Add(ref _reserved, -(long)count) < 0)
+        {
+            Bug.Fail($"block allocator: unreserving {count} blocks left the delalloc reservation negative");
+        }
+    }
+
+    /// <summary>Lets busy blocks be reused: nothing logged before now can be replayed over them.</summary>
+    public void ClearBusy() => _busy.Clear();
 
     private ulong BitsPerBlock => (ulong)_g.BlockSize * 8;
 
@@ -67,31 +123,85 @@ public sealed class BlockAllocator
 
     /// <summary>Allocates up to <paramref name="count"/> contiguous blocks, preferring <paramref name="goal"/>;
     /// returns the first block and how many were given, or <see cref="Errno.ENOSPC"/>.</summary>
-    public Errno Allocate(Transaction tx, ulong count, ulong goal, out ulong start, out ulong length)
+    /// <param name="tx">The transaction the bitmap changes join.</param>
+    /// <param name="count">Blocks wanted.</param>
+    /// <param name="goal">Where they would best start (after the file's previous extent).</param>
+    /// <param name="start">The first block given.</param>
+    /// <param name="length">Blocks given, 1 to <paramref name="count"/>.</param>
+    /// <param name="kind">Whose blocks: data (within <see cref="AvailableBlocks"/>), delalloc
+    /// (out of the caller's reservation, which shrinks by what is given), or metadata (may use the set-aside).</param>
+    public Errno Allocate(Transaction tx, ulong count, ulong goal, out ulong start, out ulong length, AllocKind kind = AllocKind.Metadata)
     {
         ArgumentNullException.ThrowIfNull(tx);
         ArgumentOutOfRangeException.ThrowIfZero(count);
         start = 0;
         length = 0;
-        if (FreeBlocks == 0)
+        var allowed = kind switch
+        {
+            AllocKind.Data => AvailableBlocks,
+            AllocKind.Delalloc => Math.Min(ReservedBlocks, FreeBlocks),
+            _ => FreeBlocks - ReservedBlocks,
+        };
+        if (allowed <= 0)
         {
             return Errno.ENOSPC;
         }
 
+        count = Math.Min(count, (ulong)allowed);
+        var (bestStart, bestLength) = Search(count, goal);
+        if (bestLength == 0 && _busy.Count > 0 && FlushBusy is { } flush && flush() == Errno.None)
+        {
+            (bestStart, bestLength) = Search(count, goal);
+        }
+
+        if (bestLength == 0)
+        {
+            return Errno.ENOSPC;
+        }
+
+        SetBits(tx, bestStart, bestLength, used: true);
+        Interlocked.Add(ref _free, -(long)bestLength);
+        if (kind == AllocKind.Delalloc)
+        {
+            UnreserveDelalloc(bestLength);
+        }
+
+        start = bestStart;
+        length = bestLength;
+        return Errno.None;
+    }
+
+    /// <summary>Frees <paramref name="count"/> blocks from <paramref name="start"/>; metadata
+    /// blocks stay busy until the next checkpoint.</summary>
+    /// <remarks>A freed metadata block that <paramref name="tx"/> has joined is forgotten by it
+    /// (jbd2_journal_forget): what it changed there is not logged.</remarks>
+    /// <exception cref="KernelBugException">A block is outside the data area or already free.</exception>
+    public void Free(Transaction tx, ulong start, ulong count, bool metadata)
+    {
+        Free(tx, start, count);
+        for (var b = start; metadata && b < start + count; b++)
+        {
+            tx.Forget(b);
+            _busy.Add(b);
+        }
+    }
+
+    private (ulong Start, ulong Length) Search(ulong count, ulong goal)
+    {
         goal = Math.Clamp(goal, _g.DataStart, _g.Blocks - 1);
         var (bestStart, bestLength) = (0UL, 0UL);
         foreach (var from in new[] { goal, _g.DataStart })
         {
             for (var b = from; b < _g.Blocks;)
             {
-                if (IsUsed(b))
+                if (Unavailable(b))
                 {
                     b++;
                     continue;
                 }
 
                 var runStart = b;
-                while (b < _g.Blocks && b - runStart < count && !IsUsed(b))
+                while (b < _g.Blocks && b - runStart < count && !Unavailable(b))
                 {
                     b++;
                 }
@@ -114,14 +224,10 @@ public sealed class BlockAllocator
             }
         }
 
-        SetBits(tx, bestStart, bestLength, used: true);
-        Interlocked.Add(ref _free, -(long)bestLength);
-        start = bestStart;
-        length = bestLength;
-        return Errno.None;
+        return (bestStart, bestLength);
     }
 
-    /// <summary>Frees <paramref name="count"/> blocks from <paramref name="start"/>.</summary>
+    /// <summary>Frees <paramref name="count"/> blocks of file data from <paramref name="start"/>.</summary>
     /// <exception cref="KernelBugException">A block is outside the data area or already free.</exception>
     public void Free(Transaction tx, ulong start, ulong count)
     {
@@ -140,6 +246,8 @@ public sealed class BlockAllocator
 
     /// <summary>Whether <paramref name="block"/> is in use.</summary>
     public bool IsUsed(ulong block) => _used[checked((int)block)];
+
+    private bool Unavailable(ulong block) => _used[checked((int)block)] || _busy.Contains(block);
 
     private void SetBits(Transaction tx, ulong start, ulong count, bool used)
     {

@@ -97,17 +97,14 @@ public sealed class DirectoryBlocks(BufTarget target, FsGeometry geometry, Inode
             return err;
         }
 
-        var fresh = Buffer(tx, disk, read: false);
-        Array.Clear(fresh.Data);
-        record.CopyTo(fresh.Data, 0);
         var extents = dir.Extents.ToList();
         if (extents.Count > 0 && extents[^1].DiskBlock + extents[^1].Length == disk && extents[^1].FileEnd == fileBlock)
         {
             extents[^1] = extents[^1] with { Length = extents[^1].Length + 1 };
         }
-        else if (extents.Count == DiskInode.MaxExtents)
+        else if (extents.Count == inodes.MaxExtentsPerInode)
         {
-            allocator.Free(tx, disk, 1);
+            allocator.Free(tx, disk, 1, metadata: true);
             return Errno.ENOSPC;
         }
         else
@@ -115,8 +112,11 @@ public sealed class DirectoryBlocks(BufTarget target, FsGeometry geometry, Inode
             extents.Add(new Extent(fileBlock, disk, 1, ExtentState.Written));
         }
 
-        changed = dir with { FileSize = dir.FileSize + geometry.BlockSize, Extents = extents };
-        inodes.Write(tx, changed);
+        var fresh = Buffer(tx, disk, read: false);
+        Array.Clear(fresh.Data);
+        record.CopyTo(fresh.Data, 0);
+
+        changed = inodes.Write(tx, dir with { FileSize = dir.FileSize + geometry.BlockSize, Extents = extents });
         return Errno.None;
     }
 

@@ -5,21 +5,29 @@ using Writeback.Lib;
 namespace Writeback.Fs.Inode;
 
 /// <summary>An inode as stored in the inode table: type and permissions, link count, size,
-/// times, and up to <see cref="MaxExtents"/> extents inline; a CRC-32C covers it.</summary>
-/// <remarks>Layout (little-endian, 256 bytes): magic "WI", mode, link count, generation, size,
-/// atime, mtime, ctime (ns), extent count, 8 extents of 24 bytes, checksum at the end. An
-/// all-zero record is a free inode. Model: more than 8 extents need extent blocks, which are
-/// not there yet.</remarks>
+/// times, and its extents — up to <see cref="MaxExtents"/> inline, more in extent blocks that
+/// the inode points to; a CRC-32C covers it.</summary>
+/// <remarks>Layout (little-endian, 256 bytes): magic "WI", mode, link count, generation, extent
+/// count, size, atime, mtime, ctime (ns), number, then either 8 extents of 24 bytes or (more
+/// than 8 extents) up to <see cref="MaxExtentBlocks"/> extent-block numbers and their count,
+/// checksum at the end. An all-zero record is a free inode. Kernel: XFS's extents-format data
+/// fork and, beyond it, the btree format; the model's "btree" is one level of
+/// <see cref="ExtentBlock"/>s, enough for thousands of extents. The <see cref="InodeTable"/>
+/// reads and writes the extent blocks; this record holds the extents in memory either way.</remarks>
 public sealed record DiskInode
 {
     /// <summary>Extents that fit in the inode.</summary>
     public const int MaxExtents = 8;
+
+    /// <summary>Extent blocks an inode can point to.</summary>
+    public const int MaxExtentBlocks = 24;
 
     /// <summary>Bytes per on-disk inode this format uses.</summary>
     public const int Size = 256;
 
     private const ushort Magic = 0x4957; // "WI"
     private const int ExtentsOffset = 56;
+    private const int BlockCountOffset = Size - 8;
     private const int ChecksumOffset = Size - 4;
 
     /// <summary>The inode number.</summary>
@@ -49,15 +57,28 @@ public sealed record DiskInode
     /// <summary>The extents, in file order.</summary>
     public IReadOnlyList<Extent> Extents { get; init; } = [];
 
+    /// <summary>The extent blocks holding <see cref="Extents"/> when there are more than
+    /// <see cref="MaxExtents"/>; empty otherwise.</summary>
+    public IReadOnlyList<ulong> ExtentBlocks { get; init; } = [];
+
+    // The extent count the record holds: what the extent blocks must add up to.
+    internal int StoredExtentCount { get; init; }
+
     /// <summary>S_IFDIR.</summary>
     public bool IsDirectory => (Mode & 0xF000) == 0x4000;
 
     /// <summary>Writes the record into <paramref name="slot"/> (<see cref="Size"/> bytes).</summary>
     public void Encode(Span<byte> slot)
     {
-        if (Extents.Count > MaxExtents)
+        var inline = Extents.Count <= MaxExtents;
+        if (!inline && (ExtentBlocks.Count == 0 || ExtentBlocks.Count > MaxExtentBlocks))
         {
-            throw new InvalidOperationException($"inode {Number}: {Extents.Count} extents do not fit the inode (at most {MaxExtents})");
+            throw new InvalidOperationException($"inode {Number}: {Extents.Count} extents need extent blocks (it has {ExtentBlocks.Count}, at most {MaxExtentBlocks})");
+        }
+
+        if (Extents.Any(e => !e.IsAllocated))
+        {
+            throw new InvalidOperationException($"inode {Number}: only written and unwritten extents are stored");
         }
 
         slot[..Size].Clear();
@@ -71,7 +92,13 @@ public sealed record DiskInode
         BinaryPrimitives.WriteInt64LittleEndian(slot[32..], MtimeNs);
         BinaryPrimitives.WriteInt64LittleEndian(slot[40..], CtimeNs);
         BinaryPrimitives.WriteUInt64LittleEndian(slot[48..], Number);
-        for (var i = 0; i < Extents.Count; i++)
+        for (var i = 0; !inline && i < ExtentBlocks.Count; i++)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(slot[(ExtentsOffset + (8 * i))..], ExtentBlocks[i]);
+        }
+
+        BinaryPrimitives.WriteUInt16LittleEndian(slot[BlockCountOffset..], (ushort)(inline ? 0 : ExtentBlocks.Count));
+        for (var i = 0; inline && i < Extents.Count; i++)
         {
             var e = Extents[i];
             var at = slot[(ExtentsOffset + (24 * i))..];
@@ -104,17 +131,30 @@ public sealed record DiskInode
         }
 
         var count = BinaryPrimitives.ReadInt32LittleEndian(slot[12..]);
-        if (BinaryPrimitives.ReadUInt16LittleEndian(slot) != Magic || BinaryPrimitives.ReadUInt64LittleEndian(slot[48..]) != number || count < 0 || count > MaxExtents)
+        var blocks = BinaryPrimitives.ReadUInt16LittleEndian(slot[BlockCountOffset..]);
+        if (BinaryPrimitives.ReadUInt16LittleEndian(slot) != Magic || BinaryPrimitives.ReadUInt64LittleEndian(slot[48..]) != number || count < 0
+            || (count <= MaxExtents ? blocks != 0 : blocks is 0 or > MaxExtentBlocks))
         {
             problem = $"inode {number}: bad magic, number or extent count";
             return Errno.EUCLEAN;
         }
 
-        var extents = new Extent[count];
-        for (var i = 0; i < count; i++)
+        var extentBlocks = new ulong[count <= MaxExtents ? 0 : blocks];
+        for (var i = 0; i < extentBlocks.Length; i++)
+        {
+            extentBlocks[i] = BinaryPrimitives.ReadUInt64LittleEndian(slot[(ExtentsOffset + (8 * i))..]);
+        }
+
+        var extents = new Extent[count <= MaxExtents ? count : 0];
+        for (var i = 0; i < extents.Length; i++)
         {
             var at = slot[(ExtentsOffset + (24 * i))..];
             extents[i] = new Extent(BinaryPrimitives.ReadUInt64LittleEndian(at), BinaryPrimitives.ReadUInt64LittleEndian(at[8..]), BinaryPrimitives.ReadUInt32LittleEndian(at[16..]), (ExtentState)at[20]);
+            if (!extents[i].IsAllocated || extents[i].Length == 0)
+            {
+                problem = $"inode {number}: extent {i} has state {at[20]} or no blocks";
+                return Errno.EUCLEAN;
+            }
         }
 
         inode = new DiskInode
@@ -128,6 +168,8 @@ public sealed record DiskInode
             MtimeNs = BinaryPrimitives.ReadInt64LittleEndian(slot[32..]),
             CtimeNs = BinaryPrimitives.ReadInt64LittleEndian(slot[40..]),
             Extents = extents,
+            ExtentBlocks = extentBlocks,
+            StoredExtentCount = count,
         };
         return Errno.None;
     }
@@ -136,7 +178,7 @@ public sealed record DiskInode
     public bool Equals(DiskInode? other) =>
         other is not null && Number == other.Number && Mode == other.Mode && Nlink == other.Nlink && Generation == other.Generation
         && FileSize == other.FileSize && AtimeNs == other.AtimeNs && MtimeNs == other.MtimeNs && CtimeNs == other.CtimeNs
-        && Extents.SequenceEqual(other.Extents);
+        && Extents.SequenceEqual(other.Extents) && ExtentBlocks.SequenceEqual(other.ExtentBlocks);
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(Number, Mode, Nlink, FileSize, Extents.Count);

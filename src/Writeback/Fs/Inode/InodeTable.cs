@@ -1,3 +1,4 @@
+using Writeback.Fs.Alloc;
 using Writeback.Fs.Buffer;
 using Writeback.Fs.Format;
 using Writeback.Fs.Journal;
@@ -9,7 +10,10 @@ namespace Writeback.Fs.Inode;
 /// freeing them inside transactions.</summary>
 /// <remarks>Kernel: the role of XFS's inode chunks and xfs_imap/xfs_iread. Inode n lives in
 /// block InodeStart + n / (inodes per block). Inode 0 is never used; the root directory is
-/// inode 1. An in-memory copy of which numbers are in use, read at open, answers allocation.</remarks>
+/// inode 1. An in-memory copy of which numbers are in use, read at open, answers allocation.
+/// An inode with more than <see cref="DiskInode.MaxExtents"/> extents keeps them in
+/// <see cref="ExtentBlock"/>s, which <see cref="Write"/> allocates, rewrites (only those whose
+/// contents change) and frees, and <see cref="Read"/> reads and verifies.</remarks>
 public sealed class InodeTable
 {
     private readonly BufTarget _target;
@@ -40,6 +44,16 @@ public sealed class InodeTable
             }
         }
     }
+
+    /// <summary>Extents one inode can have: its extent blocks are bounded by what one
+    /// transaction may change, with room left for the inode, bitmap and directory blocks.</summary>
+    public int MaxExtentsPerInode => Math.Max(DiskInode.MaxExtents, MaxExtentBlocks * ExtentBlock.PerBlock(_g.BlockSize));
+
+    /// <summary>Extent blocks one inode may have on this filesystem.</summary>
+    public int MaxExtentBlocks => Math.Clamp(Journal.Journal.MaxBlocksFor(_g) - 12, 1, DiskInode.MaxExtentBlocks);
+
+    /// <summary>Where extent blocks come from (set at mount; mkfs needs none).</summary>
+    public BlockAllocator? Allocator { get; set; }
 
     private ulong PerBlock => (ulong)(_g.BlockSize / DiskInode.Size);
 
@@ -78,21 +92,48 @@ public sealed class InodeTable
     {
         CheckNumber(number);
         inode = null;
-        if (tx?.Joined(BlockOf(number)) is { } joined)
-        {
-            return DiskInode.Decode(joined.Data.AsSpan(OffsetOf(number)), number, out inode, out problem);
-        }
-
-        var err = _target.Read(BlockOf(number), null, out var bp);
+        var err = ReadBlock(BlockOf(number), tx, out var data, out var held);
         if (err != Errno.None)
         {
             problem = $"inode {number}: reading its block failed ({err})";
             return err;
         }
 
-        err = DiskInode.Decode(bp!.Data.AsSpan(OffsetOf(number)), number, out inode, out problem);
-        bp.Relse();
-        return err;
+        err = DiskInode.Decode(data.AsSpan(OffsetOf(number)), number, out inode, out problem);
+        held?.Relse();
+        if (err != Errno.None || inode is null || inode.ExtentBlocks.Count == 0)
+        {
+            return err;
+        }
+
+        var extents = new List<Extent>(inode.StoredExtentCount);
+        for (var i = 0; i < inode.ExtentBlocks.Count && err == Errno.None; i++)
+        {
+            err = ReadBlock(inode.ExtentBlocks[i], tx, out data, out held);
+            if (err != Errno.None)
+            {
+                problem = $"inode {number}: reading extent block {inode.ExtentBlocks[i]} failed ({err})";
+                break;
+            }
+
+            err = ExtentBlock.Decode(data, number, i, extents, out problem);
+            held?.Relse();
+        }
+
+        if (err == Errno.None && extents.Count != inode.StoredExtentCount)
+        {
+            problem = $"inode {number}: its extent blocks hold {extents.Count} extents, the inode says {inode.StoredExtentCount}";
+            err = Errno.EUCLEAN;
+        }
+
+        if (err != Errno.None)
+        {
+            inode = null;
+            return err;
+        }
+
+        inode = inode with { Extents = extents };
+        return Errno.None;
     }
 
     /// <summary>Takes the lowest free inode number and writes a new inode of <paramref name="mode"/> there.</summary>
@@ -116,16 +157,28 @@ public sealed class InodeTable
         return Errno.ENOSPC;
     }
 
-    /// <summary>Writes <paramref name="inode"/> into its slot, in <paramref name="tx"/>.</summary>
-    public void Write(Transaction tx, DiskInode inode)
+    /// <summary>Writes <paramref name="inode"/> into its slot, and its extents into extent blocks
+    /// when they do not fit the inode, in <paramref name="tx"/>; returns the record as written
+    /// (with its extent blocks).</summary>
+    /// <exception cref="InvalidOperationException">More extents than <see cref="MaxExtentsPerInode"/>
+    /// (callers check first), or no block left for an extent block even in the set-aside pool.</exception>
+    public DiskInode Write(Transaction tx, DiskInode inode)
     {
         ArgumentNullException.ThrowIfNull(tx);
         ArgumentNullException.ThrowIfNull(inode);
         CheckNumber(inode.Number);
-        inode.Encode(Joined(tx, BlockOf(inode.Number)).Data.AsSpan(OffsetOf(inode.Number)));
+        if (inode.Extents.Count > MaxExtentsPerInode)
+        {
+            throw new InvalidOperationException($"inode {inode.Number}: {inode.Extents.Count} extents, at most {MaxExtentsPerInode} fit");
+        }
+
+        var slot = Joined(tx, BlockOf(inode.Number));
+        var written = inode with { ExtentBlocks = WriteExtentBlocks(tx, inode) };
+        written.Encode(slot.Data.AsSpan(OffsetOf(inode.Number)));
+        return written;
     }
 
-    /// <summary>Frees inode <paramref name="number"/>: its slot becomes zero.</summary>
+    /// <summary>Frees inode <paramref name="number"/> and its extent blocks: its slot becomes zero.</summary>
     /// <exception cref="KernelBugException">The inode is already free.</exception>
     public void Free(Transaction tx, ulong number)
     {
@@ -136,9 +189,97 @@ public sealed class InodeTable
             Bug.Fail($"inode table: freeing inode {number}, which is free");
         }
 
+        if (Read(number, out var inode, out _, tx) == Errno.None && inode is not null)
+        {
+            foreach (var block in inode.ExtentBlocks)
+            {
+                RequireAllocator().Free(tx, block, 1, metadata: true);
+            }
+        }
+
         Joined(tx, BlockOf(number)).Data.AsSpan(OffsetOf(number), DiskInode.Size).Clear();
         _used[(int)number] = false;
         Used--;
+    }
+
+    private List<ulong> WriteExtentBlocks(Transaction tx, DiskInode inode)
+    {
+        var per = ExtentBlock.PerBlock(_g.BlockSize);
+        var count = inode.Extents.Count;
+        var needed = count <= DiskInode.MaxExtents ? 0 : (count + per - 1) / per;
+        var blocks = inode.ExtentBlocks.ToList();
+        while (blocks.Count > needed)
+        {
+            RequireAllocator().Free(tx, blocks[^1], 1, metadata: true);
+            blocks.RemoveAt(blocks.Count - 1);
+        }
+
+        var fresh = new HashSet<ulong>();
+        while (blocks.Count < needed)
+        {
+            var goal = blocks.Count > 0 ? blocks[^1] + 1 : BlockOf(inode.Number);
+            if (RequireAllocator().Allocate(tx, 1, goal, out var block, out _, AllocKind.Metadata) != Errno.None)
+            {
+                throw new InvalidOperationException($"inode {inode.Number}: no space for an extent block, even in the set-aside pool");
+            }
+
+            blocks.Add(block);
+            fresh.Add(block);
+        }
+
+        var extents = inode.Extents as Extent[] ?? [.. inode.Extents];
+        var image = new byte[_g.BlockSize];
+        for (var i = 0; i < blocks.Count; i++)
+        {
+            ExtentBlock.Encode(image, inode.Number, i, extents.AsSpan(i * per, Math.Min(per, count - (i * per))));
+            var joined = tx.Joined(blocks[i]);
+            if (joined is null && !fresh.Contains(blocks[i]))
+            {
+                // Join only the blocks whose contents change: an append touches the last one.
+                if (_target.Read(blocks[i], null, out var current) is var err && err != Errno.None)
+                {
+                    throw new IOException($"inode {inode.Number}: reading extent block {blocks[i]} failed: {err}");
+                }
+
+                if (current!.Data.AsSpan().SequenceEqual(image))
+                {
+                    current.Relse();
+                    continue;
+                }
+
+                tx.Join(current, releaseAtCommit: true);
+                joined = current;
+            }
+
+            if (joined is null)
+            {
+                joined = _target.Get(blocks[i]);
+                tx.Join(joined, releaseAtCommit: true);
+            }
+
+            image.CopyTo(joined.Data, 0);
+        }
+
+        return blocks;
+    }
+
+    private BlockAllocator RequireAllocator() =>
+        Allocator ?? throw new InvalidOperationException("inode table: extent blocks need the allocator, which is set at mount");
+
+    // The block's bytes: the transaction's copy if it has joined it, else the cache's (then
+    // held, to be released by the caller).
+    private Errno ReadBlock(ulong block, Transaction? tx, out byte[] data, out XfsBuf? held)
+    {
+        held = null;
+        if (tx?.Joined(block) is { } joined)
+        {
+            data = joined.Data;
+            return Errno.None;
+        }
+
+        var err = _target.Read(block, null, out held);
+        data = held?.Data ?? [];
+        return err;
     }
 
     private XfsBuf Joined(Transaction tx, ulong block)

@@ -18,15 +18,20 @@ namespace Writeback.Fs.Journal;
 /// commit block and the commit block itself is FUA. A committed block is written home only by a
 /// checkpoint, from the copy that was logged (jbd2's frozen copy), never from the live buffer —
 /// which a later transaction may be changing — and the buffer stays pinned (held, so never
-/// reclaimed) until then. Model: one transaction commits at a time; a transaction may not be
-/// larger than half the log.</remarks>
+/// reclaimed) until then. Model: transactions run one at a time — <see cref="Begin"/> takes a
+/// mutex that the commit releases — where the kernel runs many at once under log-space
+/// reservations and ordered locking; a transaction may not be larger than half the log.
+/// Commits are synchronous (as with XFS's wsync mount option): there is no delayed logging, so
+/// a committed transaction is durable.</remarks>
 public sealed class Journal
 {
     private const uint HeaderMagic = 0x4A484257;     // "WBHJ"
     private const uint DescriptorMagic = 0x4A444257; // "WBDJ"
     private const uint CommitMagic = 0x4A434257;     // "WBCJ"
     private static readonly LockClassKey s_commitKey = LockClassKey.ForName("&journal->j_commit_mutex");
+    private static readonly LockClassKey s_txKey = LockClassKey.ForName("&journal->j_running");
     private readonly Writeback.Kernel.Mutex _commit = new(s_commitKey);
+    private readonly Writeback.Kernel.Mutex _running = new(s_txKey);
     private readonly BufTarget _target;
     private readonly FsGeometry _geometry;
     private readonly Dictionary<ulong, (XfsBuf Buffer, byte[] Copy)> _pinned = [];
@@ -47,9 +52,22 @@ public sealed class Journal
     /// <summary>Transactions replayed by the last recovery.</summary>
     public int Replayed { get; private set; }
 
+    // Runs after every checkpoint, when nothing logged before it can be replayed any more (the
+    // allocator lets its busy blocks be reused here).
+    internal Action? Checkpointed { get; set; }
+
+    /// <summary>Blocks one transaction may change.</summary>
+    public int MaxBlocksPerTransaction => MaxBlocksFor(_geometry);
+
     private ulong Capacity => _geometry.LogBlocks - 1;
 
-    private int MaxBlocksPerTransaction => (int)Math.Min((Capacity / 2) - 2, (ulong)((_geometry.BlockSize - 24) / 8));
+    /// <summary>Blocks one transaction may change on a filesystem of <paramref name="geometry"/>:
+    /// at most half the log, and what one descriptor block can list.</summary>
+    public static int MaxBlocksFor(FsGeometry geometry)
+    {
+        ArgumentNullException.ThrowIfNull(geometry);
+        return (int)Math.Min(((geometry.LogBlocks - 1) / 2) - 2, (ulong)((geometry.BlockSize - 24) / 8));
+    }
 
     /// <summary>Writes an empty journal (mkfs).</summary>
     /// <remarks>Context: Process context. May sleep.</remarks>
@@ -77,8 +95,8 @@ public sealed class Journal
 
     /// <summary>Starts a transaction.</summary>
     /// <remarks>Kernel: jbd2_journal_start() / xfs_trans_alloc(). Context: Process context — it
-    /// may sleep (for log space, for the commit lock), which is why completion work that needs a
-    /// transaction cannot run in interrupt context.</remarks>
+    /// may sleep (for log space, for the running transaction before it), which is why
+    /// completion work that needs a transaction cannot run in interrupt context.</remarks>
     public Transaction Begin()
     {
         if (!Context.InTask || Context.BioInAtomic)
@@ -87,12 +105,29 @@ public sealed class Journal
         }
 
         Context.MightSleep();
+        _running.Lock();
         return new Transaction(this, MaxBlocksPerTransaction);
     }
+
+    internal void End() => _running.Unlock();
 
     /// <summary>Writes every checkpointed-but-not-yet-in-place block home, flushes, and moves the tail to the head.</summary>
     /// <remarks>Kernel: jbd2_log_do_checkpoint(). Context: Process context. May sleep.</remarks>
     public Errno Checkpoint()
+    {
+        _running.Lock();
+        try
+        {
+            return CheckpointInTransaction();
+        }
+        finally
+        {
+            _running.Unlock();
+        }
+    }
+
+    /// <summary>A checkpoint from inside a running transaction (the allocator's busy-block flush).</summary>
+    internal Errno CheckpointInTransaction()
     {
         _commit.Lock();
         try
@@ -200,7 +235,13 @@ public sealed class Journal
         _pinned.Clear();
         _tailSeq = _headSeq;
         _tailOffset = _headOffset;
-        return WriteHeader();
+        var header = WriteHeader();
+        if (header == Errno.None)
+        {
+            Checkpointed?.Invoke();
+        }
+
+        return header;
     }
 
     private void Replay()

@@ -23,6 +23,9 @@ public sealed class Transaction
 
     internal IReadOnlyList<XfsBuf> Buffers => _buffers;
 
+    /// <summary>Blocks the transaction may still join.</summary>
+    public int Room => _maxBlocks - _buffers.Count;
+
     /// <summary>The buffer of <paramref name="block"/> if this transaction has joined it (it holds its lock).</summary>
     public XfsBuf? Joined(ulong block) => _buffers.Find(b => b.Block == block);
 
@@ -52,6 +55,43 @@ public sealed class Transaction
         _buffers.Add(buffer);
     }
 
+    /// <summary>Drops <paramref name="block"/> from the transaction, if it joined it, without
+    /// logging it: the block is being freed (jbd2_journal_forget, xfs_trans_binval).</summary>
+    public void Forget(ulong block)
+    {
+        var bp = Joined(block);
+        if (bp is null)
+        {
+            return;
+        }
+
+        _buffers.Remove(bp);
+        if (_owned.Remove(bp))
+        {
+            bp.Relse();
+        }
+    }
+
+    /// <summary>Abandons the transaction: releases what it joined without logging anything.</summary>
+    /// <remarks>Only for a transaction that failed before changing a buffer, or on the way to
+    /// giving up on the filesystem (XFS shuts the filesystem down when a dirty transaction is
+    /// cancelled): changed buffers are left changed in memory.</remarks>
+    public void Cancel()
+    {
+        if (_done)
+        {
+            return;
+        }
+
+        _done = true;
+        foreach (var bp in _owned)
+        {
+            bp.Relse();
+        }
+
+        _journal.End();
+    }
+
     /// <summary>Makes the changes durable in the journal; buffers joined without
     /// <c>releaseAtCommit</c> stay locked and held by the caller.</summary>
     /// <remarks>Context: Process context. May sleep.</remarks>
@@ -73,6 +113,8 @@ public sealed class Transaction
             {
                 bp.Relse();
             }
+
+            _journal.End();
         }
     }
 }
