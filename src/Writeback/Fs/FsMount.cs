@@ -287,7 +287,8 @@ public sealed class FsMount
         return err;
     });
 
-    /// <summary>Moves <paramref name="from"/> to <paramref name="to"/>, replacing a file there (or an empty directory by a directory).</summary>
+    /// <summary>Moves <paramref name="from"/> to <paramref name="to"/>, replacing a file there (or
+    /// an empty directory by a directory); <see cref="Errno.EINVAL"/> for moving a directory into itself.</summary>
     public Errno Rename(string from, string to) => InTransaction(tx =>
     {
         var err = Parent(from, tx, out var fromParent, out var fromName);
@@ -296,6 +297,11 @@ public sealed class FsMount
             return err;
         }
 
+        // Directories have one name each, so "inside itself" is a path prefix.
+        var fromParts = from.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var toParts = to.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var intoItself = toParts.Length > fromParts.Length && toParts.AsSpan(0, fromParts.Length).SequenceEqual(fromParts);
+
         err = Parent(to, tx, out var toParent, out var toName);
         if (err != Errno.None)
         {
@@ -303,6 +309,11 @@ public sealed class FsMount
         }
 
         Inodes.Read(ino, out var moving, out _, tx);
+        if (moving!.IsDirectory && intoItself)
+        {
+            return Errno.EINVAL;
+        }
+
         var look = Directories.Lookup(toParent!, toName, out var existingIno, tx);
         if (look is not (Errno.None or Errno.ENOENT))
         {

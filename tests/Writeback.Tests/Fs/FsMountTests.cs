@@ -125,6 +125,9 @@ public class FsMountTests
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
     public void RandomNamespaceOperations_MatchASimpleModel(int seed)
     {
         using var m = MachineFixture.Create(cpus: 2);
@@ -135,18 +138,20 @@ public class FsMountTests
             Mkfs.Format(disk, FsGeometry.For(16L << 20), Guid.Empty);
             FsMount.Mount(disk, CompletionMode.Irq, out var fs, out _);
 
-            // The model: path -> is a directory.
-            var model = new SortedDictionary<string, bool>(StringComparer.Ordinal);
+            // The model: path -> (is a directory, which inode); a file's link count is its names.
+            var model = new SortedDictionary<string, (bool Dir, int File)>(StringComparer.Ordinal);
+            var nextFile = 0;
             var random = new Random(seed);
             string[] names = ["a", "b", "c", "d"];
             string RandomPath() => string.Concat(Enumerable.Range(0, 1 + random.Next(3)).Select(_ => "/" + names[random.Next(names.Length)]));
             string ParentOf(string p) => p[..p.LastIndexOf('/')];
-            bool ParentIsDir(string p) => ParentOf(p).Length == 0 || (model.TryGetValue(ParentOf(p), out var d) && d);
+            bool IsDir(string p) => p.Length == 0 || (model.TryGetValue(p, out var e) && e.Dir);
+            bool HasChildren(string p) => model.Keys.Any(k => k.StartsWith(p + "/", StringComparison.Ordinal));
             bool ParentPathHasFile(string p)
             {
                 for (var at = p.IndexOf('/', 1); at > 0; at = p.IndexOf('/', at + 1))
                 {
-                    if (model.TryGetValue(p[..at], out var d) && !d)
+                    if (model.TryGetValue(p[..at], out var e) && !e.Dir)
                     {
                         return true;
                     }
@@ -155,74 +160,141 @@ public class FsMountTests
                 return false;
             }
 
-            Errno Expected(int op, string p)
+            // What resolving the parent of p gives: ENOTDIR through a file, ENOENT through a gap.
+            Errno ParentError(string p) => ParentPathHasFile(p) ? Errno.ENOTDIR : !IsDir(ParentOf(p)) ? Errno.ENOENT : Errno.None;
+
+            Errno Expected(int op, string p, string q)
             {
+                var parent = ParentError(p);
+                if (parent != Errno.None)
+                {
+                    return parent;
+                }
+
                 if (op is 0 or 1)
                 {
-                    return ParentPathHasFile(p) ? Errno.ENOTDIR : !ParentIsDir(p) ? Errno.ENOENT : model.ContainsKey(p) ? Errno.EEXIST : Errno.None;
+                    return model.ContainsKey(p) ? Errno.EEXIST : Errno.None;
                 }
 
-                if (ParentPathHasFile(p))
-                {
-                    return Errno.ENOTDIR;
-                }
-
-                if (!model.TryGetValue(p, out var isDir))
+                if (!model.TryGetValue(p, out var entry))
                 {
                     return Errno.ENOENT;
                 }
 
-                return op switch
+                switch (op)
                 {
-                    2 => isDir ? Errno.EISDIR : Errno.None,
-                    _ => !isDir ? Errno.ENOTDIR : model.Keys.Any(k => k.StartsWith(p + "/", StringComparison.Ordinal)) ? Errno.ENOTEMPTY : Errno.None,
-                };
+                    case 2:
+                        return entry.Dir ? Errno.EISDIR : Errno.None;
+                    case 3:
+                        return !entry.Dir ? Errno.ENOTDIR : HasChildren(p) ? Errno.ENOTEMPTY : Errno.None;
+                    case 4:
+                        if (entry.Dir)
+                        {
+                            return Errno.EPERM;
+                        }
+
+                        var linkParent = ParentError(q);
+                        return linkParent != Errno.None ? linkParent : model.ContainsKey(q) ? Errno.EEXIST : Errno.None;
+                }
+
+                var toParent = ParentError(q);
+                if (toParent != Errno.None)
+                {
+                    return toParent;
+                }
+
+                if (entry.Dir && q.StartsWith(p + "/", StringComparison.Ordinal))
+                {
+                    return Errno.EINVAL;
+                }
+
+                if (!model.TryGetValue(q, out var target) || target == entry)
+                {
+                    return Errno.None;
+                }
+
+                return target.Dir != entry.Dir ? (target.Dir ? Errno.EISDIR : Errno.ENOTDIR) : target.Dir && HasChildren(q) ? Errno.ENOTEMPTY : Errno.None;
             }
 
-            for (var step = 0; step < 150; step++)
+            void Apply(int op, string p, string q)
             {
-                var op = random.Next(4);
+                switch (op)
+                {
+                    case 0 or 1:
+                        model[p] = (op == 1, nextFile++);
+                        break;
+                    case 2 or 3:
+                        model.Remove(p);
+                        break;
+                    case 4:
+                        model[q] = model[p];
+                        break;
+                    default:
+                        if (model[p] == model.GetValueOrDefault(q))
+                        {
+                            break;
+                        }
+
+                        var moved = model.Where(kv => kv.Key == p || kv.Key.StartsWith(p + "/", StringComparison.Ordinal)).ToList();
+                        foreach (var kv in model.Where(kv => kv.Key == q || kv.Key.StartsWith(q + "/", StringComparison.Ordinal)).ToList())
+                        {
+                            model.Remove(kv.Key);
+                        }
+
+                        foreach (var (path, e) in moved)
+                        {
+                            model.Remove(path);
+                            model[q + path[p.Length..]] = e;
+                        }
+
+                        break;
+                }
+            }
+
+            string[] opNames = ["create", "mkdir", "unlink", "rmdir", "link", "rename"];
+            for (var step = 0; step < 300; step++)
+            {
+                var op = random.Next(6);
                 var p = RandomPath();
-                var expected = Expected(op, p);
+                var q = RandomPath();
+                var expected = Expected(op, p, q);
                 var got = op switch
                 {
                     0 => fs!.Create(p),
                     1 => fs!.Mkdir(p),
                     2 => fs!.Unlink(p),
-                    _ => fs!.Rmdir(p),
+                    3 => fs!.Rmdir(p),
+                    4 => fs!.Link(p, q),
+                    _ => fs!.Rename(p, q),
                 };
                 if (got != expected)
                 {
-                    mismatches.Add($"step {step}: op {op} {p}: got {got}, model says {expected}");
+                    mismatches.Add($"seed {seed} step {step}: {opNames[op]} {p} {(op >= 4 ? q : string.Empty)}: got {got}, model says {expected}; model {string.Join(' ', model.Keys)}");
                     break;
                 }
 
                 if (got == Errno.None)
                 {
-                    if (op <= 1)
-                    {
-                        model[p] = op == 1;
-                    }
-                    else
-                    {
-                        model.Remove(p);
-                    }
+                    Apply(op, p, q);
                 }
             }
 
             var tree = new List<string>();
-            Tree(fs!, "/", tree);
-            var expectedTree = model.Select(kv => kv.Value ? kv.Key + "/" : kv.Key).OrderBy(x => x, StringComparer.Ordinal).ToList();
+            Tree(fs!, "/", tree, withLinks: true);
+            var links = model.Values.Where(e => !e.Dir).GroupBy(e => e.File).ToDictionary(g => g.Key, g => g.Count());
+            var expectedTree = model.Select(kv => kv.Value.Dir ? kv.Key + "/" : $"{kv.Key}({links[kv.Value.File]})").OrderBy(x => x, StringComparer.Ordinal).ToList();
             if (!tree.OrderBy(x => x, StringComparer.Ordinal).SequenceEqual(expectedTree))
             {
-                mismatches.Add($"tree {string.Join(' ', tree)} vs model {string.Join(' ', expectedTree)}");
+                mismatches.Add($"seed {seed}: tree {string.Join(' ', tree)} vs model {string.Join(' ', expectedTree)}");
             }
+
+            mismatches.AddRange(Fsck.Check(fs!));
         });
-        Assert.Empty(mismatches);
+        Assert.True(mismatches.Count == 0, string.Join('\n', mismatches));
         MachineFixture.AssertClean(m);
     }
 
-    private static void Tree(FsMount fs, string dir, List<string> into)
+    private static void Tree(FsMount fs, string dir, List<string> into, bool withLinks = false)
     {
         Assert.Equal(Errno.None, fs.ReadDir(dir, out var entries));
         foreach (var (name, _) in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
@@ -232,11 +304,11 @@ public class FsMountTests
             if (inode!.IsDirectory)
             {
                 into.Add(path + "/");
-                Tree(fs, path + "/", into);
+                Tree(fs, path + "/", into, withLinks);
             }
             else
             {
-                into.Add(path);
+                into.Add(withLinks ? $"{path}({inode.Nlink})" : path);
             }
         }
     }
