@@ -64,6 +64,85 @@ public class FsMountTests
         MachineFixture.AssertClean(m);
     }
 
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void RunningOutOfInodes_IsENOSPC_AndLosesNothingCommitted(CompletionMode mode)
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        m.Run(() =>
+        {
+            // 1 MiB with one inode per 16 KiB: 64 inodes, the root being one.
+            var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 1L << 20 });
+            Mkfs.Format(disk, FsGeometry.For(1L << 20), Guid.Empty, mode);
+            Assert.Equal(Errno.None, FsMount.Mount(disk, mode, out var fs, out _));
+            var made = 0;
+            Errno err;
+            while ((err = fs!.Create($"/f{made}")) == Errno.None)
+            {
+                made++;
+            }
+
+            Assert.Equal(Errno.ENOSPC, err);
+            Assert.Equal(fs.Superblock.Geometry.Inodes - 2, (ulong)made);
+            Assert.Equal(Errno.ENOENT, fs.Lookup($"/f{made}", out _));
+            Assert.Empty(Fsck.Check(fs));
+
+            disk.PowerCut();
+            Assert.Equal(Errno.None, FsMount.Mount(disk, mode, out var again, out _));
+            Assert.Equal(Errno.None, again!.ReadDir("/", out var entries));
+            Assert.Equal(made, entries.Count);
+            Assert.Equal(Errno.None, again.Unlink("/f0"));
+            Assert.Equal(Errno.None, again.Create("/last"));
+            Assert.Empty(Fsck.Check(again));
+        });
+        MachineFixture.AssertClean(m);
+    }
+
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void RunningOutOfBlocks_ForDirectoryEntries_IsENOSPC_AndLosesNothingCommitted(CompletionMode mode)
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        m.Run(() =>
+        {
+            // 512-byte blocks, many inodes and long names (two to a block): directory blocks run
+            // out before inodes do.
+            var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 1L << 20 });
+            Mkfs.Format(disk, FsGeometry.For(1L << 20, blockSize: 512, bytesPerInode: 1024), Guid.Empty, mode);
+            Assert.Equal(Errno.None, FsMount.Mount(disk, mode, out var fs, out _));
+            Assert.Equal(Errno.None, fs!.Create("/filler"));
+            Assert.Equal(Errno.None, fs.Open("/filler", out var filler));
+
+            // Data takes every block it may; only the set-aside pool is left, for metadata.
+            Assert.Equal(Errno.None, filler!.Fallocate(0, fs.Allocator.AvailableBlocks * 512, keepSize: false));
+            Assert.Equal(0, fs.Allocator.AvailableBlocks);
+            Assert.Equal(Errno.ENOSPC, filler.Fallocate((long)fs.Superblock.Geometry.Blocks * 512, 512, keepSize: false));
+            Assert.Equal(Errno.None, fs.Mkdir("/d"));
+            var made = 0;
+            Errno err;
+            var pad = new string('n', 192);
+            while ((err = fs.Create($"/d/{made:D8}{pad}")) == Errno.None)
+            {
+                made++;
+            }
+
+            Assert.Equal(Errno.ENOSPC, err);
+            Assert.True(made >= 2 * (fs.Allocator.SetAside - 1), $"{made} names before ENOSPC");
+            Assert.Equal(0, fs.Allocator.FreeBlocks - fs.Allocator.BusyBlocks);
+            Assert.Empty(Fsck.Check(fs));
+            Assert.Equal(Errno.None, fs.Irele(filler));
+
+            disk.PowerCut();
+            Assert.Equal(Errno.None, FsMount.Mount(disk, mode, out var again, out _));
+            Assert.Equal(Errno.None, again!.ReadDir("/d", out var entries));
+            Assert.Equal(made, entries.Count);
+            Assert.Empty(Fsck.Check(again));
+        });
+        MachineFixture.AssertClean(m);
+    }
+
     [Fact]
     public void Mount_OfAnUnformattedDevice_NamesTheProblem()
     {
