@@ -334,7 +334,7 @@ public sealed class FsMount
                 return existing.IsDirectory ? Errno.EISDIR : Errno.ENOTDIR;
             }
 
-            if (existing.IsDirectory && Directories.List(existing, tx).Count > 0)
+            if (existing.IsDirectory && !Directories.IsEmpty(existing, tx))
             {
                 return Errno.ENOTEMPTY;
             }
@@ -403,7 +403,7 @@ public sealed class FsMount
             return directory ? Errno.ENOTDIR : Errno.EISDIR;
         }
 
-        if (directory && Directories.List(inode, tx).Count > 0)
+        if (directory && !Directories.IsEmpty(inode, tx))
         {
             return Errno.ENOTEMPTY;
         }

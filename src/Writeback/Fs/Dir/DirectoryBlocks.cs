@@ -32,23 +32,29 @@ public sealed class DirectoryBlocks(BufTarget target, FsGeometry geometry, Inode
             return err;
         }
 
-        foreach (var (entryName, entryIno, _, _) in Entries(dir, tx))
-        {
-            if (entryName == name)
-            {
-                ino = entryIno;
-                return Errno.None;
-            }
-        }
-
-        return Errno.ENOENT;
+        var found = Find(dir, name, tx);
+        ino = found?.Ino ?? 0;
+        return found is null ? Errno.ENOENT : Errno.None;
     }
 
     /// <summary>The live entries of <paramref name="dir"/>, in storage order.</summary>
     public IReadOnlyList<(string Name, ulong Ino)> List(DiskInode dir, Transaction? tx = null)
     {
         ArgumentNullException.ThrowIfNull(dir);
-        return [.. Entries(dir, tx).Select(e => (e.Name, e.Ino))];
+        var found = new List<(string, ulong)>();
+        Scan(dir, tx, (data, _, at, ino) =>
+        {
+            found.Add((Encoding.UTF8.GetString(data, at + 9, data[at + 8]), ino));
+            return false;
+        });
+        return found;
+    }
+
+    /// <summary>Whether <paramref name="dir"/> has no live entries.</summary>
+    public bool IsEmpty(DiskInode dir, Transaction? tx = null)
+    {
+        ArgumentNullException.ThrowIfNull(dir);
+        return !Scan(dir, tx, (_, _, _, _) => true);
     }
 
     /// <summary>Adds <paramref name="name"/> → <paramref name="ino"/>; returns the directory inode as
@@ -131,16 +137,31 @@ public sealed class DirectoryBlocks(BufTarget target, FsGeometry geometry, Inode
             return err;
         }
 
-        foreach (var (entryName, _, block, offset) in Entries(dir, tx))
+        if (Find(dir, name, tx) is not { } found)
         {
-            if (entryName == name)
-            {
-                BinaryPrimitives.WriteUInt64LittleEndian(Buffer(tx, block).Data.AsSpan(offset), 0);
-                return Errno.None;
-            }
+            return Errno.ENOENT;
         }
 
-        return Errno.ENOENT;
+        BinaryPrimitives.WriteUInt64LittleEndian(Buffer(tx, found.Block).Data.AsSpan(found.Offset), 0);
+        return Errno.None;
+    }
+
+    // The live entry called `name`: compared as UTF-8 bytes in place, nothing decoded.
+    private (ulong Ino, ulong Block, int Offset)? Find(DiskInode dir, string name, Transaction? tx)
+    {
+        var wanted = Encoding.UTF8.GetBytes(name);
+        (ulong, ulong, int)? found = null;
+        Scan(dir, tx, (data, block, at, ino) =>
+        {
+            if (data[at + 8] != wanted.Length || !data.AsSpan(at + 9, wanted.Length).SequenceEqual(wanted))
+            {
+                return false;
+            }
+
+            found = (ino, block, at);
+            return true;
+        });
+        return found;
     }
 
     private static Errno CheckName(string name)
@@ -185,31 +206,35 @@ public sealed class DirectoryBlocks(BufTarget target, FsGeometry geometry, Inode
     private IEnumerable<ulong> DataBlocks(DiskInode dir) =>
         dir.Extents.SelectMany(e => Enumerable.Range(0, (int)e.Length).Select(i => e.DiskBlock + (ulong)i));
 
-    private List<(string Name, ulong Ino, ulong Block, int Offset)> Entries(DiskInode dir, Transaction? tx)
+    // Calls visit(block bytes, block number, record offset, inode) for each live entry until it returns true;
+    // returns whether one did.
+    private bool Scan(DiskInode dir, Transaction? tx, Func<byte[], ulong, int, ulong, bool> visit)
     {
-        var found = new List<(string, ulong, ulong, int)>();
         foreach (var block in DataBlocks(dir))
         {
-            XfsBuf? joined = tx?.Joined(block);
+            var joined = tx?.Joined(block);
             var bp = joined ?? ReadBlock(block);
             var data = bp.Data;
             var end = UsedLength(data);
-            for (var at = 0; at < end; at += 9 + data[at + 8])
+            var stop = false;
+            for (var at = 0; at < end && !stop; at += 9 + data[at + 8])
             {
                 var ino = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(at));
-                if (ino != 0)
-                {
-                    found.Add((Encoding.UTF8.GetString(data, at + 9, data[at + 8]), ino, block, at));
-                }
+                stop = ino != 0 && visit(data, block, at, ino);
             }
 
             if (joined is null)
             {
                 bp.Relse();
             }
+
+            if (stop)
+            {
+                return true;
+            }
         }
 
-        return found;
+        return false;
     }
 
     private XfsBuf ReadBlock(ulong block)

@@ -19,6 +19,7 @@ public sealed class InodeTable
     private readonly BufTarget _target;
     private readonly FsGeometry _g;
     private readonly System.Collections.BitArray _used;
+    private ulong _lowestFree = 1;
 
     private InodeTable(BufTarget target, FsGeometry geometry)
     {
@@ -142,10 +143,11 @@ public sealed class InodeTable
     {
         ArgumentNullException.ThrowIfNull(tx);
         inode = null;
-        for (ulong ino = 1; ino < _g.Inodes; ino++)
+        for (var ino = _lowestFree; ino < _g.Inodes; ino++)
         {
             if (!_used[(int)ino])
             {
+                _lowestFree = ino + 1;
                 inode = new DiskInode { Number = ino, Mode = mode, Nlink = 1, Generation = 1, AtimeNs = nowNs, MtimeNs = nowNs, CtimeNs = nowNs };
                 _used[(int)ino] = true;
                 Used++;
@@ -199,6 +201,7 @@ public sealed class InodeTable
 
         Joined(tx, BlockOf(number)).Data.AsSpan(OffsetOf(number), DiskInode.Size).Clear();
         _used[(int)number] = false;
+        _lowestFree = Math.Min(_lowestFree, number);
         Used--;
     }
 
