@@ -42,6 +42,58 @@ public class BlockAllocatorTests
         MachineFixture.AssertClean(m);
     }
 
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void FreedMetadataBlocks_AreBusyUntilACheckpoint_AndAnAllocationThatNeedsThemForcesOne(CompletionMode mode)
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        m.Run(() =>
+        {
+            var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 8L << 20 });
+            Mkfs.Format(disk, s_geometry, Guid.Empty, mode);
+            Assert.Equal(Errno.None, Writeback.Fs.FsMount.Mount(disk, mode, out var fs, out _));
+            Assert.Equal(Errno.None, fs!.Mkdir("/d"));
+            Assert.Equal(Errno.None, fs.Create("/d/x"));
+            Assert.Equal(Errno.None, fs.Lookup("/d", out var dir));
+            var dirBlock = dir!.Extents[0].DiskBlock;
+            Assert.Equal(Errno.None, fs.Unlink("/d/x"));
+            Assert.Equal(Errno.None, fs.Rmdir("/d"));
+
+            // The directory block is free in the bitmap but busy: its logged copy is still in the journal.
+            Assert.False(fs.Allocator.IsUsed(dirBlock));
+            Assert.Equal(1, fs.Allocator.BusyBlocks);
+            Assert.Equal(Errno.None, fs.Create("/f"));
+            Assert.Equal(Errno.None, fs.Open("/f", out var f));
+            var available = fs.Allocator.AvailableBlocks;
+            Assert.Equal(Errno.None, f!.Fallocate(0, (available - 1) * s_geometry.BlockSize, keepSize: true));
+            Assert.DoesNotContain(f.Extents, e => e.DiskBlock <= dirBlock && dirBlock < e.DiskBlock + e.Length);
+            Assert.Equal(1, fs.Allocator.BusyBlocks);
+
+            Assert.Equal(Errno.None, fs.Irele(f));
+            Assert.Empty(Writeback.Fs.Fsck.Check(fs));
+
+            // Take every other free block: only the busy one is left, and allocating it
+            // checkpoints the journal first.
+            var got = new List<ulong>();
+            Assert.Equal(Errno.None, fs.RunTransaction(tx =>
+            {
+                while (fs.Allocator.FreeBlocks > fs.Allocator.BusyBlocks)
+                {
+                    Assert.Equal(Errno.None, fs.Allocator.Allocate(tx, (ulong)(fs.Allocator.FreeBlocks - fs.Allocator.BusyBlocks), 0, out _, out _));
+                }
+
+                var err = fs.Allocator.Allocate(tx, 1, 0, out var last, out _);
+                got.Add(last);
+                return err;
+            }));
+            Assert.Equal([dirBlock], got);
+            Assert.Equal(0, fs.Allocator.BusyBlocks);
+            Assert.Equal(0, fs.Allocator.FreeBlocks);
+        });
+        MachineFixture.AssertClean(m);
+    }
+
     [Fact]
     public void Allocate_WhenFull_IsEnospc_AndFreedBlocksAreReused()
     {
