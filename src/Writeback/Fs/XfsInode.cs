@@ -20,9 +20,12 @@ namespace Writeback.Fs;
 /// transaction → buffer locks. Every change is one or more transactions, so it must run in task
 /// context.</para>
 /// <para>Sizes: <see cref="Size"/> is i_size, which a buffered write raises at once;
-/// <see cref="DiskSize"/> is di_size, raised only when the write's data is on disk
-/// (<see cref="EndWrite"/>) — so a crash never shows a size covering blocks whose data never
-/// arrived.</para>
+/// <see cref="DiskSize"/> is di_size, raised by a write only when its data is on disk
+/// (<see cref="EndWrite"/>), and at once by truncate and fallocate. Either way a crash never
+/// shows stale data inside the size: blocks whose data never arrived are holes (delalloc is not
+/// on disk) or unwritten, and read as zeros. (Truncate and fallocate that raise the size over
+/// buffered data not yet written back would lose that data in a crash, as the kernel would
+/// without the flush xfs_setattr_size does first; that flush is the I/O layer's.)</para>
 /// <para>Model: delalloc conversion at writeback allocates unwritten extents, which
 /// <see cref="EndWrite"/> converts once the data is written (XFS does so to keep stale disk
 /// contents from showing after a crash; ext4 with dioread_nolock likewise); so every write into
@@ -297,8 +300,8 @@ public sealed class XfsInode
                 return Errno.None;
             }
 
-            // Converting the middle of an unwritten extent splits it in three.
-            var err = Room(2 * unwritten);
+            // Only the extents at the two ends of the range can split (XFS_IEXT_WRITE_UNWRITTEN_CNT).
+            var err = Room(2);
             if (err != Errno.None)
             {
                 return err;
@@ -327,8 +330,11 @@ public sealed class XfsInode
         ILock.DownWrite();
         try
         {
-            var holes = (long)_map.Map(first, count).Where(e => e.State == ExtentState.Hole).Sum(e => (long)e.Length);
-            if (holes > Mount.Allocator.AvailableBlocks)
+            // Data and the extent blocks the new extents may need come out of the same free
+            // blocks: check both up front, so that ENOSPC changes nothing.
+            var holes = _map.Map(first, count).Where(e => e.State == ExtentState.Hole).ToList();
+            var extentBlocks = Mount.Inodes.ExtentBlocksFor(_map.OnDiskCount + holes.Count) - Core.ExtentBlocks.Count;
+            if (holes.Sum(e => (long)e.Length) + Math.Max(0, extentBlocks) > Mount.Allocator.AvailableBlocks)
             {
                 return Errno.ENOSPC;
             }
@@ -453,8 +459,14 @@ public sealed class XfsInode
         return left;
     }
 
-    // A namespace transaction changed the record (link count): keep the in-core copy in step.
-    internal void SetCore(DiskInode core) => Volatile.Write(ref _core, core);
+    // A transaction changed the record (a namespace one: link count and ctime): keep the
+    // in-core copy in step, timestamps never going back.
+    internal void SetCore(DiskInode core)
+    {
+        Volatile.Write(ref _core, core);
+        MtimeNs = Math.Max(MtimeNs, core.MtimeNs);
+        CtimeNs = Math.Max(CtimeNs, core.CtimeNs);
+    }
 
     // Frees every block, then the inode itself (its last link and last reference are gone).
     // Context: Process context, in no transaction. May sleep.

@@ -53,6 +53,13 @@ public sealed class InodeTable
     /// <summary>Extent blocks one inode may have on this filesystem.</summary>
     public int MaxExtentBlocks => Math.Clamp(Journal.Journal.MaxBlocksFor(_g) - 12, 1, DiskInode.MaxExtentBlocks);
 
+    /// <summary>Extent blocks an inode with <paramref name="extents"/> extents needs.</summary>
+    public int ExtentBlocksFor(int extents)
+    {
+        var per = ExtentBlock.PerBlock(_g.BlockSize);
+        return extents <= DiskInode.MaxExtents ? 0 : (extents + per - 1) / per;
+    }
+
     /// <summary>Where extent blocks come from (set at mount; mkfs needs none).</summary>
     public BlockAllocator? Allocator { get; set; }
 
@@ -209,7 +216,7 @@ public sealed class InodeTable
     {
         var per = ExtentBlock.PerBlock(_g.BlockSize);
         var count = inode.Extents.Count;
-        var needed = count <= DiskInode.MaxExtents ? 0 : (count + per - 1) / per;
+        var needed = ExtentBlocksFor(count);
         var blocks = inode.ExtentBlocks.ToList();
         while (blocks.Count > needed)
         {
