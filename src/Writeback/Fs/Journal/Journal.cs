@@ -147,7 +147,9 @@ public sealed class Journal
         {
             var blocks = tx.Buffers;
             var needed = (ulong)blocks.Count + 2;
-            if (Used + needed > Capacity)
+            // Never fill the log completely: a head that wraps onto the tail would read as an
+            // empty log, and the next commit would overwrite transactions not yet checkpointed.
+            if (Used + needed >= Capacity)
             {
                 var err = CheckpointLocked();
                 if (err != Errno.None)
