@@ -7,33 +7,24 @@ public sealed partial class AddressSpace
 {
     /// <summary>Removes every folio from byte <paramref name="from"/> on, waiting for writeback of
     /// each; zeroes the tail of a folio that straddles <paramref name="from"/>.</summary>
+    /// <remarks>Kernel: truncate_inode_pages(). Context: Process context. May sleep.</remarks>
+    public void TruncatePages(long from) => TruncatePagesRange(from, long.MaxValue);
+
+    /// <summary>Removes the folios wholly inside bytes [<paramref name="start"/>, <paramref name="end"/>),
+    /// waiting for writeback of each, and zeroes the part of the range in a folio that straddles
+    /// either edge (keeping that folio).</summary>
     /// <remarks>Kernel: truncate_inode_pages_range(): lock each folio, wait for its writeback,
-    /// clear it and delete it from i_pages (xa_lock_irq); a partial folio is zeroed past the
-    /// boundary and kept. Context: Process context. May sleep.</remarks>
-    public void TruncatePages(long from)
+    /// clear it and delete it from i_pages (xa_lock_irq); a partial folio is zeroed over the range
+    /// and kept, its owner told through invalidate_folio. Context: Process context. May sleep.</remarks>
+    public void TruncatePagesRange(long start, long end)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(from);
-        var index = (ulong)from / Folio.PageSize;
-        if (from % Folio.PageSize != 0)
-        {
-            if (GetFolio(index) is { } partial)
-            {
-                partial.Lock();
-                partial.WaitWriteback();
-                var start = (int)(from - ((long)partial.Index * Folio.PageSize));
-                Ops?.InvalidateFolio(this, partial, start, partial.Size - start);
-                partial.Data.AsSpan(start).Clear();
-                partial.Unlock();
-                partial.Put();
-            }
-
-            index++;
-        }
-
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfLessThan(end, start);
+        var index = (ulong)start / Folio.PageSize;
         while (true)
         {
             var at = index;
-            if (Pages.Find(ref at, ulong.MaxValue) is null)
+            if (Pages.Find(ref at, ulong.MaxValue) is null || (long)Math.Min(at, long.MaxValue / Folio.PageSize) * Folio.PageSize >= end)
             {
                 return;
             }
@@ -46,15 +37,28 @@ public sealed partial class AddressSpace
 
             folio.Lock();
             folio.WaitWriteback();
+            var folioStart = (long)folio.Index * Folio.PageSize;
+            var folioEnd = folioStart + folio.Size;
             if (ReferenceEquals(folio.Mapping, this))
             {
-                Ops?.InvalidateFolio(this, folio, 0, folio.Size);
-                folio.ClearDirtyForIo();
-                RemoveFolio(folio);
+                if (folioStart >= start && folioEnd <= end)
+                {
+                    Ops?.InvalidateFolio(this, folio, 0, folio.Size);
+                    folio.ClearDirtyForIo();
+                    RemoveFolio(folio);
+                }
+                else
+                {
+                    var from = (int)(Math.Max(folioStart, start) - folioStart);
+                    var to = (int)(Math.Min(folioEnd, end) - folioStart);
+                    Ops?.InvalidateFolio(this, folio, from, to - from);
+                    folio.Data.AsSpan(from, to - from).Clear();
+                }
             }
 
             folio.Unlock();
             folio.Put();
+            index = Math.Max(at + 1, folio.Index + (ulong)folio.Pages);
         }
     }
 

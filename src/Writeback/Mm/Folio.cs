@@ -47,6 +47,9 @@ public sealed class Folio
     /// <summary>Its first page index in the mapping.</summary>
     public ulong Index { get; internal set; }
 
+    /// <summary>The owner's per-folio state (folio->private), e.g. iomap's per-block state.</summary>
+    public object? Private { get; set; }
+
     /// <summary>Its place on the page cache's LRU list, while it is on it.</summary>
     internal LinkedListNode<Folio>? LruNode { get; set; }
 
