@@ -35,6 +35,13 @@ public abstract class BlockDevice
     /// <summary>Request limits.</summary>
     public QueueLimits Limits { get; }
 
+    /// <summary>Whether the device has a volatile write cache (BLK_FEAT_WRITE_CACHE): writes are
+    /// durable only after a flush or with FUA.</summary>
+    public virtual bool HasWriteCache => false;
+
+    /// <summary>Whether the device honours FUA (BLK_FEAT_FUA).</summary>
+    public virtual bool SupportsFua => false;
+
     /// <summary>Bios the device has been handed, after splitting.</summary>
     public long Submitted => Interlocked.Read(ref _submitted);
 

@@ -34,6 +34,10 @@ public sealed record DiskOptions
     /// <summary>Whether the device has a volatile write cache (writes are durable only after a flush or with FUA).</summary>
     public bool WriteCache { get; init; } = true;
 
+    /// <summary>Whether the device honours FUA writes (BLK_FEAT_FUA); without it, a write that
+    /// must be durable needs a cache flush after it.</summary>
+    public bool Fua { get; init; } = true;
+
     /// <summary>Cached bytes beyond which the device destages its oldest writes to the media on its own.</summary>
     public long WriteCacheBytes { get; init; } = 64L << 20;
 

@@ -42,6 +42,14 @@ public abstract class SimulatedDisk : BlockDevice
     /// <summary>The disk's options.</summary>
     public DiskOptions Options { get; }
 
+    /// <inheritdoc/>
+    public override bool HasWriteCache => Options.WriteCache;
+
+    /// <inheritdoc/>
+    /// <remarks>A device without FUA still accepts FUA bios (the block layer turns them into a
+    /// write and a flush); callers that ask this choose the cheaper path themselves.</remarks>
+    public override bool SupportsFua => Options.Fua;
+
     /// <summary>The write log, once <see cref="StartWriteLog"/> was called.</summary>
     public WriteLog? Log { get; private set; }
 

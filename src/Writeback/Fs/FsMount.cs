@@ -113,6 +113,10 @@ public sealed class FsMount
     /// <summary>Writes everything home and empties the journal.</summary>
     public Errno Unmount() => Journal.Checkpoint();
 
+    /// <summary>Runs before a cached inode's blocks are freed (its last link and last hold are
+    /// gone): the I/O layer throws its page cache away there (truncate_inode_pages_final).</summary>
+    public Action<XfsInode>? Evicting { get; set; }
+
     /// <summary>The in-core inode of the regular file <paramref name="number"/>, held: release it with <see cref="Irele"/>.</summary>
     /// <returns><see cref="Errno.ENOENT"/> for a free inode, <see cref="Errno.EISDIR"/> for a directory.</returns>
     /// <remarks>Kernel: xfs_iget(). Context: Process context. May sleep.</remarks>
@@ -178,12 +182,22 @@ public sealed class FsMount
             }
 
             Evict(inode.Number);
+            Evicting?.Invoke(inode);
             return inode.Inactivate();
         }
         finally
         {
             _ns.Unlock();
         }
+    }
+
+    /// <summary>The in-core inodes cached now.</summary>
+    public IReadOnlyList<XfsInode> CachedInodes()
+    {
+        _icacheLock.Lock();
+        var all = _icache.Values.ToList();
+        _icacheLock.Unlock();
+        return all;
     }
 
     /// <summary>Whether inode <paramref name="number"/> is unlinked but still held (an orphan the
@@ -466,6 +480,7 @@ public sealed class FsMount
         if (cached is not null)
         {
             Evict(number);
+            Evicting?.Invoke(cached);
             return cached.Inactivate();
         }
 

@@ -46,6 +46,7 @@ public sealed class XfsInode
     private long _size;
     private int _refs;
     private int _timesDirty;
+    private XfsAops? _aops;
 
     internal XfsInode(FsMount mount, DiskInode core)
     {
@@ -111,6 +112,9 @@ public sealed class XfsInode
             }
         }
     }
+
+    /// <summary>Its page cache and I/O paths, once a <see cref="FileSystem"/> has opened it.</summary>
+    public XfsAops? Aops => Volatile.Read(ref _aops);
 
     /// <summary>References from the I/O layer (open files).</summary>
     public int References => Volatile.Read(ref _refs);
@@ -445,6 +449,9 @@ public sealed class XfsInode
             ILock.UpWrite();
         }
     }
+
+    // The first opener's I/O paths win; a racing opener's are dropped.
+    internal XfsAops AttachAops(XfsAops aops) => Interlocked.CompareExchange(ref _aops, aops, null) ?? aops;
 
     internal void Grab() => Interlocked.Increment(ref _refs);
 

@@ -1,0 +1,147 @@
+using System.Threading;
+using Writeback.Block;
+using Writeback.Fs.Format;
+using Writeback.Kernel;
+using Writeback.Mm;
+
+namespace Writeback.Fs;
+
+/// <summary>A mounted filesystem with a page cache: what users drive. Files are opened here and
+/// read and written through <see cref="FsFile"/>.</summary>
+/// <remarks>Kernel: the VFS super_block of a mounted XFS with its bdi, its
+/// "xfs-conv/&lt;dev&gt;" completion workqueue (m_unwritten_workqueue: WQ_FREEZABLE |
+/// WQ_MEM_RECLAIM) and the direct-I/O completion workqueue ("dio/&lt;dev&gt;",
+/// s_dio_done_wq: WQ_MEM_RECLAIM). Both workqueues are created on first use, so in task mode,
+/// where nothing is queued, they never exist. The completion mode is the page cache's.</remarks>
+public sealed class FileSystem
+{
+    private Workqueue? _conv;
+    private Workqueue? _dio;
+    private int _unmounted;
+
+    private FileSystem(FsMount meta, PageCache cache)
+    {
+        Meta = meta;
+        Cache = cache;
+        Bdi = cache.CreateBackingDevice(meta.Device.Name);
+        meta.Evicting = inode => inode.Aops?.Mapping.TruncatePages(0);
+    }
+
+    /// <summary>The filesystem underneath: namespace, inodes, journal, buffer cache.</summary>
+    public FsMount Meta { get; }
+
+    /// <summary>The page cache.</summary>
+    public PageCache Cache { get; }
+
+    /// <summary>The backing device: the flusher of this filesystem's files.</summary>
+    public BackingDevice Bdi { get; }
+
+    /// <summary>The device.</summary>
+    public BlockDevice Device => Meta.Device;
+
+    /// <summary>How bios complete: the page cache's mode.</summary>
+    public CompletionMode Mode => Cache.Options.Mode;
+
+    /// <summary>Counters of the I/O paths.</summary>
+    public FsStats Stats { get; } = new();
+
+    /// <summary>The buffered-write completion workqueue (xfs-conv), created on first use.</summary>
+    public Workqueue ConvWorkqueue => _conv ??= Cache.Machine.AllocWorkqueue($"xfs-conv/{Device.Name}", WqFlags.MemReclaim | WqFlags.Freezable);
+
+    /// <summary>The direct-I/O completion workqueue (dio), created on first use.</summary>
+    public Workqueue DioWorkqueue => _dio ??= Cache.Machine.AllocWorkqueue($"dio/{Device.Name}", WqFlags.MemReclaim);
+
+    /// <summary>Makes a filesystem on <paramref name="device"/> (the whole device unless
+    /// <paramref name="geometry"/> says otherwise).</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public static Superblock Mkfs(BlockDevice device, FsGeometry? geometry = null, CompletionMode mode = CompletionMode.Irq)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        return Format.Mkfs.Format(device, geometry ?? FsGeometry.For((long)device.CapacitySectors * BlockDevice.SectorSize), Guid.Empty, mode);
+    }
+
+    /// <summary>Mounts <paramref name="device"/> with <paramref name="cache"/>; on failure <paramref name="problem"/> says what is wrong.</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public static Errno Mount(BlockDevice device, PageCache cache, out FileSystem? fs, out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        fs = null;
+        var err = FsMount.Mount(device, cache.Options.Mode, out var meta, out problem);
+        if (err == Errno.None)
+        {
+            fs = new FileSystem(meta!, cache);
+        }
+
+        return err;
+    }
+
+    /// <summary>Opens the regular file at <paramref name="path"/>.</summary>
+    /// <returns>ENOENT without <see cref="OpenFlags.Create"/>, EEXIST with
+    /// <see cref="OpenFlags.Exclusive"/>, EISDIR for a directory, the namespace's errors, or
+    /// EIO after unmount.</returns>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public Errno Open(string path, OpenFlags flags, out FsFile? file)
+    {
+        file = null;
+        if (Volatile.Read(ref _unmounted) != 0)
+        {
+            return Errno.EIO;
+        }
+
+        if ((flags & OpenFlags.Create) != 0)
+        {
+            var created = Meta.Create(path);
+            if (created != Errno.None && (created != Errno.EEXIST || (flags & OpenFlags.Exclusive) != 0))
+            {
+                return created;
+            }
+        }
+
+        var err = Meta.Open(path, out var inode);
+        if (err != Errno.None)
+        {
+            return err;
+        }
+
+        var aops = inode!.Aops ?? inode.AttachAops(new XfsAops(this, inode));
+        file = new FsFile(this, aops, flags);
+        if ((flags & OpenFlags.Truncate) != 0 && (err = file.Truncate(0)) != Errno.None)
+        {
+            file.Close();
+            file = null;
+        }
+
+        return err;
+    }
+
+    /// <summary>Writes back every file and waits, then flushes the device (syncfs).</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public Errno Sync()
+    {
+        var err = Bdi.SyncAll();
+        var flush = new Bio(Device, BioOp.Flush).SubmitWait();
+        return err != Errno.None ? err : flush;
+    }
+
+    /// <summary>Syncs, drops every file's cache and writes all metadata home.</summary>
+    /// <returns>EBUSY while a file is open (nothing is changed).</returns>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public Errno Unmount()
+    {
+        var cached = Meta.CachedInodes();
+        if (cached.Any(i => i.References > 0))
+        {
+            return Errno.EBUSY;
+        }
+
+        var err = Sync();
+        foreach (var inode in cached)
+        {
+            inode.Aops?.Mapping.TruncatePages(0);
+        }
+
+        Volatile.Write(ref _unmounted, 1);
+        var meta = Meta.Unmount();
+        return err != Errno.None ? err : meta;
+    }
+}

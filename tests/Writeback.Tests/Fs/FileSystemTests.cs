@@ -1,0 +1,135 @@
+using Writeback.Block;
+using Writeback.Fs;
+using Writeback.Fs.Format;
+using Writeback.Kernel;
+using Writeback.Mm;
+using Writeback.Tests.Infrastructure;
+
+namespace Writeback.Tests.Fs;
+
+/// <summary>The file API end to end: buffered and direct I/O through iomap, writeback with its
+/// completion in each mode, fsync, remount.</summary>
+public class FileSystemTests
+{
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void BufferedWrite_Fsync_Remount_ReadsBack_AndTheCompletionWorkGoesWhereTheModeSays(CompletionMode mode)
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        FsStats? stats = null;
+        m.Run(() =>
+        {
+            var (disk, cache, fs) = Fresh(m, mode);
+            Assert.Equal(Errno.None, fs.Open("/f", OpenFlags.Create, out var f));
+            var data = Pattern(1, 300_000);
+            Assert.Equal(Errno.None, f!.Write(0, data, out var written));
+            Assert.Equal(data.Length, written);
+            Assert.Equal(data.Length, f.Size);
+            Assert.Equal(0, f.Inode.DiskSize);
+            Assert.Equal(Errno.None, f.Fsync());
+            Assert.Equal(data.Length, f.Inode.DiskSize);
+            Assert.All(f.Inode.Extents, e => Assert.Equal(Writeback.Fs.Inode.ExtentState.Written, e.State));
+
+            var back = new byte[data.Length + 100];
+            Assert.Equal(Errno.None, f.Read(0, back, out var read));
+            Assert.Equal(data.Length, read);
+            Assert.Equal(data, back[..read]);
+            Assert.Equal(Errno.None, f.Close());
+            stats = fs.Stats;
+
+            Assert.Equal(Errno.None, fs.Unmount());
+            disk.PowerCut();
+            Assert.Equal(Errno.None, FileSystem.Mount(disk, cache, out var again, out _));
+            Assert.Equal(Errno.None, again!.Open("/f", OpenFlags.None, out var g));
+            Assert.Equal(data.Length, g!.Size);
+            Array.Clear(back);
+            Assert.Equal(Errno.None, g.Read(0, back, out read));
+            Assert.Equal(data, back[..read]);
+            Assert.Equal(Errno.None, g.Close());
+            Assert.Empty(Writeback.Fs.Fsck.Check(again.Meta));
+        });
+        Assert.True(stats!.Ioends > 0);
+        Assert.True(stats.IoendsWithCompletionWork > 0);
+        if (mode == CompletionMode.Irq)
+        {
+            Assert.True(stats.ConvWorkqueueItems > 0);
+            Assert.Equal(stats.IoendsWithCompletionWork, stats.IoendListItems);
+        }
+        else
+        {
+            Assert.Equal(0, stats.ConvWorkqueueItems);
+            Assert.Equal(0, stats.IoendListItems);
+        }
+
+        MachineFixture.AssertClean(m);
+    }
+
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void DirectWrites_IntoAHole_AndOverwrites_ReadBackThroughBothPaths(CompletionMode mode)
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        m.Run(() =>
+        {
+            var (_, _, fs) = Fresh(m, mode);
+            Assert.Equal(Errno.None, fs.Open("/d", OpenFlags.Create | OpenFlags.Direct, out var d));
+            var data = Pattern(2, 64 * 1024);
+            Assert.Equal(Errno.EINVAL, d!.Write(100, data, out _));
+            Assert.Equal(Errno.None, d.Write(0, data, out var written));
+            Assert.Equal(data.Length, written);
+            Assert.Equal(data.Length, d.Size);
+            Assert.Equal(data.Length, d.Inode.DiskSize);
+
+            // An asynchronous pure overwrite.
+            var over = Pattern(3, 8192);
+            var done = new Completion();
+            var result = Errno.EIO;
+            Assert.Equal(Errno.None, d.WriteDirectAsync(4096, over, (e, _) =>
+            {
+                result = e;
+                done.Complete();
+            }));
+            done.WaitForCompletion();
+            Assert.Equal(Errno.None, result);
+            over.CopyTo(data, 4096);
+
+            Assert.Equal(Errno.None, fs.Open("/d", OpenFlags.None, out var buffered));
+            var back = new byte[data.Length];
+            Assert.Equal(Errno.None, buffered!.Read(0, back, out var read));
+            Assert.Equal(data, back[..read]);
+            Array.Clear(back);
+            Assert.Equal(Errno.None, d.Read(0, back, out read));
+            Assert.Equal(data, back[..read]);
+            Assert.Equal(Errno.None, buffered.Close());
+            Assert.Equal(Errno.None, d.Close());
+            if (mode == CompletionMode.Task)
+            {
+                Assert.Equal(0, fs.Stats.DioWorkqueueItems);
+            }
+        });
+        MachineFixture.AssertClean(m);
+    }
+
+    private static (MemDisk Disk, PageCache Cache, FileSystem Fs) Fresh(Machine m, CompletionMode mode)
+    {
+        var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 32L << 20 });
+        FileSystem.Mkfs(disk, mode: mode);
+        var cache = PageCache.Create(m, new PageCacheOptions { Mode = mode });
+        Assert.Equal(Errno.None, FileSystem.Mount(disk, cache, out var fs, out var problem));
+        Assert.Null(problem);
+        return (disk, cache, fs!);
+    }
+
+    private static byte[] Pattern(int seed, int length)
+    {
+        var data = new byte[length];
+        for (var i = 0; i < length; i++)
+        {
+            data[i] = (byte)((i * 31) + (seed * 7) + (i >> 12));
+        }
+
+        return data;
+    }
+}
