@@ -123,6 +123,10 @@ public sealed class FileSystem
         return err != Errno.None ? err : flush;
     }
 
+    /// <summary>Drops every file's clean cached folios (echo 1 &gt; /proc/sys/vm/drop_caches); returns how many.</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public int DropCaches() => Meta.CachedInodes().Sum(i => i.Aops?.Mapping.InvalidateCleanPages() ?? 0);
+
     /// <summary>Syncs, drops every file's cache and writes all metadata home.</summary>
     /// <returns>EBUSY while a file is open (nothing is changed).</returns>
     /// <remarks>Context: Process context. May sleep.</remarks>

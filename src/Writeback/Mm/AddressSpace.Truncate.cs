@@ -62,6 +62,39 @@ public sealed partial class AddressSpace
         }
     }
 
+    /// <summary>Drops the folios that are clean, unlocked and not under writeback; returns how many.</summary>
+    /// <remarks>Kernel: invalidate_mapping_pages() (what echo 1 &gt; /proc/sys/vm/drop_caches does
+    /// per inode): a folio is skipped, not waited for, if it is locked, dirty or under
+    /// writeback. Context: Process context. May sleep.</remarks>
+    public int InvalidateCleanPages()
+    {
+        var dropped = 0;
+        var index = 0UL;
+        while (true)
+        {
+            var at = index;
+            if (Pages.Find(ref at, ulong.MaxValue) is null || GetFolio(at) is not { } folio)
+            {
+                return dropped;
+            }
+
+            index = folio.Index + (ulong)folio.Pages;
+            if (folio.TryLock())
+            {
+                if (ReferenceEquals(folio.Mapping, this) && !folio.Test(FolioFlags.Dirty) && !folio.Test(FolioFlags.Writeback))
+                {
+                    Ops?.InvalidateFolio(this, folio, 0, folio.Size);
+                    RemoveFolio(folio);
+                    dropped++;
+                }
+
+                folio.Unlock();
+            }
+
+            folio.Put();
+        }
+    }
+
     /// <summary>Checks, for a quiescent mapping, that the tags agree with the folio bits: WRITEBACK
     /// exactly on folios under writeback; DIRTY on every dirty folio, and on a clean one only while
     /// it is locked (between clear-dirty-for-io and start-writeback); TOWRITE only where DIRTY or
