@@ -136,12 +136,22 @@ public static class IomapBufferedIo
                 var folioBytes = (long)Folio.PageSize << order;
                 var index = (ulong)(pos / folioBytes) << order;
                 var n = (int)Math.Min(chunkEnd - pos, folioBytes - (pos % folioBytes));
-                var cached = inode.Mapping.GetFolio(index);
-                cached?.Put();
-                if (cached is null && iomap.Type is IomapType.Hole or IomapType.Unwritten)
+                if (iomap.Type is IomapType.Hole or IomapType.Unwritten)
                 {
-                    pos += n;
-                    continue;
+                    // Reads as zeros already, except where the cache holds data: jump to the
+                    // next cached folio.
+                    var next = index;
+                    if (inode.Mapping.Pages.Find(ref next, ulong.MaxValue) is null || (long)next * Folio.PageSize >= chunkEnd)
+                    {
+                        pos = chunkEnd;
+                        continue;
+                    }
+
+                    if (next > index)
+                    {
+                        pos = (long)next * Folio.PageSize;
+                        continue;
+                    }
                 }
 
                 err = WriteFolio(inode, iomap, pos, new byte[n], dontcache: false, out var done);
