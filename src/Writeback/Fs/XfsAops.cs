@@ -90,7 +90,33 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     }
 
     /// <inheritdoc/>
-    public Errno End(long pos, long length, long done, IomapOperation op, IomapExtent iomap) => Errno.None;
+    /// <remarks>Kernel: xfs_buffered_write_iomap_end(): a short write gives back the delalloc
+    /// reserved for the blocks it did not reach, up to the first folio the cache holds there
+    /// (cached data may be another write's).</remarks>
+    public Errno End(long pos, long length, long done, IomapOperation op, IomapExtent iomap)
+    {
+        if (op != IomapOperation.Write || done >= length || iomap.Type != IomapType.Delalloc)
+        {
+            return Errno.None;
+        }
+
+        var bs = (long)BlockSize;
+        var start = (pos + done + bs - 1) / bs * bs;
+        var end = Math.Min(iomap.End, pos + length);
+        var first = (ulong)(start / Folio.PageSize);
+        var cached = first;
+        if (Mapping.Pages.Find(ref cached, ulong.MaxValue) is not null)
+        {
+            end = Math.Min(end, (long)cached * Folio.PageSize / bs * bs);
+        }
+
+        if (end > start)
+        {
+            Inode.PunchDelalloc(start, end - start);
+        }
+
+        return Errno.None;
+    }
 
     /// <inheritdoc/>
     /// <remarks>Kernel: xfs_map_blocks(): a delalloc range gets its blocks now
