@@ -195,6 +195,40 @@ public sealed class BufTarget
         return err;
     }
 
+    /// <summary>Writes each (block, bytes) through an uncached buffer, all asynchronously, then
+    /// waits for all of them; returns the first error.</summary>
+    /// <remarks>Kernel: xfs_buf_get_uncached() buffers on a delwri list and
+    /// xfs_buf_delwri_submit() — the way the journal's checkpoint writes its logged copies home.
+    /// Each completes like any asynchronous buffer write: on the "xfs-buf" workqueue in
+    /// IRQ-completion mode, inline from the flagged bio in task-completion mode. Context: Process
+    /// context. May sleep.</remarks>
+    public Errno WriteUncached(IEnumerable<(ulong Block, byte[] Data)> writes)
+    {
+        ArgumentNullException.ThrowIfNull(writes);
+        var submitted = new List<XfsBuf>();
+        foreach (var (block, data) in writes)
+        {
+            var bp = new XfsBuf(this, block);
+            data.AsSpan(0, BlockSize).CopyTo(bp.Data);
+            bp.Hold();
+            bp.Lock();
+            bp.Hold();
+            Submit(bp, write: true, async: true);
+            submitted.Add(bp);
+        }
+
+        var err = Errno.None;
+        foreach (var bp in submitted)
+        {
+            // The completion unlocks it: taking the lock again is waiting for it.
+            bp.Lock();
+            err = err != Errno.None ? err : bp.Error;
+            bp.Relse();
+        }
+
+        return err;
+    }
+
     /// <summary>Evicts clean, unreferenced buffers, oldest first, until the tier holds at most <paramref name="targetBytes"/>.</summary>
     /// <remarks>Kernel: the buffer cache shrinker (xfs_buftarg_shrink_scan). Context: Any context.</remarks>
     public void Shrink(long targetBytes)
@@ -234,7 +268,9 @@ public sealed class BufTarget
         }
 
         _indexLock.Lock();
-        if (bp.HoldCount == 0 && !bp.IsLocked && !bp.Test(BufFlags.Dirty) && _index.Remove(bp.Block))
+        // An uncached buffer is not in the index: only the indexed buffer itself leaves it.
+        if (bp.HoldCount == 0 && !bp.IsLocked && !bp.Test(BufFlags.Dirty)
+            && _index.TryGetValue(bp.Block, out var indexed) && ReferenceEquals(indexed, bp) && _index.Remove(bp.Block))
         {
             if (!bp.Test(BufFlags.Stale) && bp.Test(BufFlags.Done))
             {
