@@ -342,7 +342,8 @@ public sealed class FsFile
             return Errno.EINVAL;
         }
 
-        return writing && pos + length > MaxFileSize ? Errno.EFBIG : Errno.None;
+        // Compared without adding, which could overflow near long.MaxValue.
+        return writing && pos > MaxFileSize - length ? Errno.EFBIG : Errno.None;
     }
 
     private Errno CheckRange(long offset, long length)

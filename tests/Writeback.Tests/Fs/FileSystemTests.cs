@@ -112,6 +112,57 @@ public class FileSystemTests
         MachineFixture.AssertClean(m);
     }
 
+    [Fact]
+    public void BadInput_IsAClearError_AndChangesNothing()
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        m.Run(() =>
+        {
+            var (_, _, fs) = Fresh(m, CompletionMode.Irq);
+            Assert.Equal(Errno.None, fs.Open("/f", OpenFlags.Create, out var f));
+            var data = Pattern(4, 10_000);
+            Assert.Equal(Errno.None, f!.Write(0, data, out _));
+            Assert.Equal(Errno.None, fs.Open("/f", OpenFlags.Direct, out var d));
+            var errors = new List<Errno>
+            {
+                f.Write(-1, data, out _),
+                f.Read(-5, new byte[10], out _),
+                f.Write(FsFile.MaxFileSize - 10, data, out _),
+                f.Write(long.MaxValue - 1, new byte[4], out _),
+                f.Truncate(-1),
+                f.Truncate(FsFile.MaxFileSize + 1),
+                f.Fallocate(0, 0),
+                f.PunchHole(-1, 10),
+                d!.Write(100, new byte[4096], out _),
+                d.Write(0, new byte[100], out _),
+                d.Read(512, new byte[4096], out _),
+                f.WriteDirectAsync(0, new byte[4096], (_, _) => { }),
+                fs.Open("/", OpenFlags.None, out _),
+                fs.Open("/missing", OpenFlags.None, out _),
+                fs.Open("/f", OpenFlags.Create | OpenFlags.Exclusive, out _),
+            };
+            Assert.Equal(Errno.None, d.Close());
+            Assert.Equal(Errno.EBADF, d.Close());
+            errors.Add(d.Write(0, new byte[4096], out _));
+            errors.Add(d.Fsync());
+            Assert.Equal(
+                [Errno.EINVAL, Errno.EINVAL, Errno.EFBIG, Errno.EFBIG, Errno.EINVAL, Errno.EFBIG, Errno.EINVAL, Errno.EINVAL,
+                 Errno.EINVAL, Errno.EINVAL, Errno.EINVAL, Errno.EINVAL, Errno.EISDIR, Errno.ENOENT, Errno.EEXIST,
+                 Errno.EBADF, Errno.EBADF],
+                errors);
+
+            // Nothing changed.
+            Assert.Equal(data.Length, f.Size);
+            var back = new byte[data.Length];
+            Assert.Equal(Errno.None, f.Read(0, back, out var read));
+            Assert.Equal(data.Length, read);
+            Assert.Equal(data, back);
+            Assert.Equal(Errno.None, f.Close());
+            Assert.Empty(Writeback.Fs.Fsck.Check(fs.Meta));
+        });
+        MachineFixture.AssertClean(m);
+    }
+
     private static (MemDisk Disk, PageCache Cache, FileSystem Fs) Fresh(Machine m, CompletionMode mode)
     {
         var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 32L << 20 });
