@@ -238,8 +238,11 @@ public sealed class FsFile
         try
         {
             Aops.DioWait();
-            var start = offset / Inode.BlockSize * Inode.BlockSize;
-            var end = RoundUp(offset + length);
+            // Rounded out to whole folios (xfs_flush_unmap_range rounds to max(block, page)):
+            // a folio cut in part would stay uptodate over bytes the truncation zeroed.
+            var rounding = Math.Max(Inode.BlockSize, Folio.PageSize);
+            var start = offset / rounding * rounding;
+            var end = (offset + length + rounding - 1) / rounding * rounding;
             err = Aops.Mapping.WriteAndWaitRange(start, end);
             if (err != Errno.None)
             {

@@ -224,7 +224,13 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
 
     /// <summary>Waits until no direct I/O is in flight (inode_dio_wait).</summary>
     /// <remarks>Context: Process context. May sleep.</remarks>
-    public void DioWait() => _dioWait.WaitEvent(() => DioInFlight == 0);
+    public void DioWait()
+    {
+        if (DioInFlight != 0)
+        {
+            _dioWait.WaitEvent(() => DioInFlight == 0);
+        }
+    }
 
     /// <inheritdoc/>
     public Errno Writepages(AddressSpace mapping, WritebackControl wbc) => IomapWriteback.Writepages(this, wbc, this);

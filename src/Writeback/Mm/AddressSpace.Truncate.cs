@@ -62,6 +62,54 @@ public sealed partial class AddressSpace
         }
     }
 
+    /// <summary>Removes every folio that overlaps bytes [<paramref name="start"/>, <paramref name="end"/>)
+    /// — whole folios, waiting for writeback — unless it is dirty; returns EBUSY if a dirty one had to stay.</summary>
+    /// <remarks>Kernel: invalidate_inode_pages2_range(), what direct I/O uses before and after a
+    /// write so that the cache cannot hide it (a dirty folio there is a race the kernel warns
+    /// about: dio_warn_stale_pagecache). Context: Process context. May sleep.</remarks>
+    public Errno InvalidatePagesRange(long start, long end)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfLessThan(end, start);
+        var result = Errno.None;
+        var index = (ulong)start / Folio.PageSize;
+        var last = (ulong)Math.Max(start, end - 1) / Folio.PageSize;
+        while (end > start)
+        {
+            var at = index;
+            if (Pages.Find(ref at, last) is null)
+            {
+                return result;
+            }
+
+            if (GetFolio(at) is not { } folio)
+            {
+                continue;
+            }
+
+            folio.Lock();
+            folio.WaitWriteback();
+            if (ReferenceEquals(folio.Mapping, this))
+            {
+                if (folio.Test(FolioFlags.Dirty))
+                {
+                    result = Errno.EBUSY;
+                }
+                else
+                {
+                    Ops?.InvalidateFolio(this, folio, 0, folio.Size);
+                    RemoveFolio(folio);
+                }
+            }
+
+            folio.Unlock();
+            folio.Put();
+            index = Math.Max(at + 1, folio.Index + (ulong)folio.Pages);
+        }
+
+        return result;
+    }
+
     /// <summary>Drops the folios that are clean, unlocked and not under writeback; returns how many.</summary>
     /// <remarks>Kernel: invalidate_mapping_pages() (what echo 1 &gt; /proc/sys/vm/drop_caches does
     /// per inode): a folio is skipped, not waited for, if it is locked, dirty or under

@@ -195,13 +195,16 @@ public sealed class BufTarget
         return err;
     }
 
-    /// <summary>Writes each (block, bytes) through an uncached buffer, all asynchronously, then
-    /// waits for all of them; returns the first error.</summary>
+    /// <summary>Writes each (block, bytes) through an uncached buffer, all submitted before any is
+    /// waited for; returns the first error.</summary>
     /// <remarks>Kernel: xfs_buf_get_uncached() buffers on a delwri list and
-    /// xfs_buf_delwri_submit() — the way the journal's checkpoint writes its logged copies home.
-    /// Each completes like any asynchronous buffer write: on the "xfs-buf" workqueue in
-    /// IRQ-completion mode, inline from the flagged bio in task-completion mode. Context: Process
-    /// context. May sleep.</remarks>
+    /// xfs_buf_delwri_submit(), which clears XBF_ASYNC on buffers it will wait for: their
+    /// completion only wakes the waiter, who runs the completion work itself — so no bio is
+    /// flagged and nothing goes through the "xfs-buf" workqueue. The journal's checkpoint writes
+    /// its logged copies home this way. (Waiting for flagged bios here would deadlock in
+    /// task-completion mode when the checkpoint runs inside a bio completion — an ioend's
+    /// transaction finding the log full — because those bios complete on the same per-CPU
+    /// batch worker that is waiting.) Context: Process context. May sleep.</remarks>
     public Errno WriteUncached(IEnumerable<(ulong Block, byte[] Data)> writes)
     {
         ArgumentNullException.ThrowIfNull(writes);
@@ -212,17 +215,15 @@ public sealed class BufTarget
             data.AsSpan(0, BlockSize).CopyTo(bp.Data);
             bp.Hold();
             bp.Lock();
-            bp.Hold();
-            Submit(bp, write: true, async: true);
+            Submit(bp, write: true, async: false);
             submitted.Add(bp);
         }
 
         var err = Errno.None;
         foreach (var bp in submitted)
         {
-            // The completion unlocks it: taking the lock again is waiting for it.
-            bp.Lock();
-            err = err != Errno.None ? err : bp.Error;
+            var e = WaitAndEnd(bp);
+            err = err != Errno.None ? err : e;
             bp.Relse();
         }
 

@@ -123,7 +123,7 @@ public sealed class DirectIo
         if (IsWrite && HasCachedPages())
         {
             // Pages read in while the write was in flight would hide it (kiocb_invalidate_post_direct_write).
-            Inode.Mapping.TruncatePagesRange(Offset, Offset + Length);
+            Inode.Mapping.InvalidatePagesRange(Offset, Offset + Length);
         }
 
         if (err == Errno.None && (Flags & DioFlags.NeedSync) != 0)

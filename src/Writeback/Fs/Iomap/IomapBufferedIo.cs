@@ -312,10 +312,13 @@ public static class IomapBufferedIo
         var last = (inFolio + n - 1) / bs;
 
         // A block the write covers only in part must be read first, unless it is uptodate.
-        foreach (var b in new[] { first, last }.Distinct())
+        var headPartial = inFolio % bs != 0;
+        var tailPartial = (inFolio + n) % bs != 0;
+        if ((headPartial || tailPartial) && !folio.Test(FolioFlags.Uptodate))
         {
-            var covered = inFolio <= b * bs && inFolio + n >= (b + 1) * bs;
-            if (!covered && !state.IsUptodate(b, 1) && (err = FillBlocks(inode, folio, state, b, 1)) != Errno.None)
+            err = headPartial ? FillPartial(inode, folio, state, first) : Errno.None;
+            err = err == Errno.None && tailPartial ? FillPartial(inode, folio, state, last) : err;
+            if (err != Errno.None)
             {
                 folio.Unlock();
                 folio.Put();
@@ -325,8 +328,7 @@ public static class IomapBufferedIo
 
         data[..n].CopyTo(folio.Data.AsSpan(inFolio));
         Context.Point(n);
-        state.MarkUptodate(folio, first, last - first + 1);
-        state.MarkDirty(first, last - first + 1);
+        state.MarkUptodateAndDirty(folio, first, last - first + 1);
         if (dontcache)
         {
             folio.SetDropbehind();
@@ -344,6 +346,10 @@ public static class IomapBufferedIo
         written = n;
         return Errno.None;
     }
+
+    // Reads block `b` of the folio (one the write covers only in part) unless it is uptodate.
+    private static Errno FillPartial(IIomapInode inode, Folio folio, IomapFolioState state, int b) =>
+        state.IsUptodate(b, 1) ? Errno.None : FillBlocks(inode, folio, state, b, 1);
 
     /// <summary>The folio at <paramref name="index"/>, locked and with a reference; created (not
     /// uptodate) if absent.</summary>

@@ -54,7 +54,8 @@ public static class IomapDirectIo
             return err;
         }
 
-        inode.Mapping.TruncatePagesRange(pos, end);
+        // Whole folios go, so that none is left uptodate over blocks this write changes.
+        inode.Mapping.InvalidatePagesRange(pos, end);
         var dio = new DirectIo(inode, ops, pos, data.Length, write: true, onComplete);
         if (end > inode.Size)
         {

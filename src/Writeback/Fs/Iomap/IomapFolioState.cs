@@ -80,6 +80,22 @@ public sealed class IomapFolioState
         }
     }
 
+    /// <summary>Marks blocks uptodate and dirty under one hold of the lock (a buffered write's
+    /// copy: iomap_set_range_uptodate + iomap_set_range_dirty); the folio too when all are uptodate.</summary>
+    public void MarkUptodateAndDirty(Folio folio, int first, int count)
+    {
+        ArgumentNullException.ThrowIfNull(folio);
+        var flags = _lock.LockIrqSave();
+        Array.Fill(_uptodate, true, first, count);
+        Array.Fill(_dirty, true, first, count);
+        var all = Array.IndexOf(_uptodate, false) < 0;
+        _lock.UnlockIrqRestore(flags);
+        if (all)
+        {
+            folio.MarkUptodate();
+        }
+    }
+
     /// <summary>Marks blocks dirty (iomap_set_range_dirty); the caller then dirties the folio.</summary>
     public void MarkDirty(int first, int count)
     {

@@ -18,9 +18,8 @@ namespace Writeback.Fs.Journal;
 /// commit block and the commit block itself is FUA. A committed block is written home only by a
 /// checkpoint, from the copy that was logged (jbd2's frozen copy), never from the live buffer —
 /// which a later transaction may be changing — and the buffer stays pinned (held, so never
-/// reclaimed) until then. A checkpoint writes all its copies at once, as asynchronous writes of
-/// uncached buffers (<see cref="BufTarget.WriteUncached"/>), whose completions take the buffer
-/// cache's path: the "xfs-buf" workqueue in IRQ mode, inline in task mode. Model: transactions run one at a time — <see cref="Begin"/> takes a
+/// reclaimed) until then. A checkpoint submits all its copies before waiting for any, as
+/// uncached buffer writes (<see cref="BufTarget.WriteUncached"/>, xfs_buf_delwri_submit). Model: transactions run one at a time — <see cref="Begin"/> takes a
 /// mutex that the commit releases — where the kernel runs many at once under log-space
 /// reservations and ordered locking; a transaction may not be larger than half the log.
 /// Commits are synchronous (as with XFS's wsync mount option): there is no delayed logging, so
