@@ -16,8 +16,6 @@ internal sealed class FileSystemDemo(Machine machine, CompletionMode mode, int p
 
     public FsStats? Stats { get; private set; }
 
-    public long BufWorkItems { get; private set; }
-
     public long FsyncNs { get; private set; }
 
     public Errno Result { get; private set; } = Errno.EIO;
@@ -78,6 +76,5 @@ internal sealed class FileSystemDemo(Machine machine, CompletionMode mode, int p
         FsyncNs = machine.NowNs - start;
         Result = results.FirstOrDefault(e => e != Errno.None, synced);
         Stats = fs.Stats;
-        BufWorkItems = fs.Meta.Buffers.WorkqueueItems;
     }
 }

@@ -102,13 +102,13 @@ Console.WriteLine();
 Console.WriteLine($"Files: 2 writers append {options.Iterations} x 4 KiB each through the page cache, 1 task issues {options.Iterations / 4} async 4 KiB direct writes into a hole, then syncfs; {provenance}.");
 Console.WriteLine("Counted: ioends and those needing a transaction at completion; items queued on each deferral workqueue; direct-I/O completions run inline.");
 Console.WriteLine();
-Console.WriteLine($"{"design",-6} {"lockdep",-8} {"result",6} {"ioends",6} {"need work",9} {"xfs-conv",8} {"ioend list",10} {"dio wq",6} {"dio inline",10} {"xfs-buf wq",10} {"syncfs",9}");
+Console.WriteLine($"{"design",-6} {"lockdep",-8} {"result",6} {"ioends",6} {"need work",9} {"xfs-conv",8} {"ioend list",10} {"dio wq",6} {"dio inline",10} {"syncfs",9}");
 foreach (var (m, demo) in fileRuns)
 {
     var verdict = m.Reports.Count > 0 ? "REPORT" : "clean";
     var st = demo.Stats!;
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{demo.Mode.ToString().ToLowerInvariant(),-6} {verdict,-8} {demo.Result,6} {st.Ioends,6} {st.IoendsWithCompletionWork,9} {st.ConvWorkqueueItems,8} {st.IoendListItems,10} {st.DioWorkqueueItems,6} {st.DioInlineCompletions,10} {demo.BufWorkItems,10} {Us(demo.FsyncNs),9}"));
+        $"{demo.Mode.ToString().ToLowerInvariant(),-6} {verdict,-8} {demo.Result,6} {st.Ioends,6} {st.IoendsWithCompletionWork,9} {st.ConvWorkqueueItems,8} {st.IoendListItems,10} {st.DioWorkqueueItems,6} {st.DioInlineCompletions,10} {Us(demo.FsyncNs),9}"));
 }
 
 var irq = results[0].Machine;
