@@ -238,8 +238,7 @@ public sealed class FsFile
         try
         {
             Aops.DioWait();
-            // Rounded out to whole folios (xfs_flush_unmap_range rounds to max(block, page)):
-            // a folio cut in part would stay uptodate over bytes the truncation zeroed.
+            // Rounded out as xfs_flush_unmap_range does, to max(block, page).
             var rounding = Math.Max(Inode.BlockSize, Folio.PageSize);
             var start = offset / rounding * rounding;
             var end = (offset + length + rounding - 1) / rounding * rounding;
@@ -249,7 +248,9 @@ public sealed class FsFile
                 return err;
             }
 
-            Aops.Mapping.TruncatePagesRange(start, end);
+            // Written back above: every folio that overlaps goes whole (a large folio cut in part
+            // would keep zeros over bytes outside the hole), to be read again from disk.
+            Aops.Mapping.InvalidatePagesRange(start, end);
             err = Inode.PunchHole(offset, length);
             var zeroEnd = Math.Min(offset + length, Inode.Size);
             return err != Errno.None || zeroEnd <= offset ? err : IomapBufferedIo.ZeroRange(Aops, offset, zeroEnd - offset);

@@ -112,6 +112,54 @@ public class FileSystemTests
         MachineFixture.AssertClean(m);
     }
 
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void LargeWrites_MakeLargeFolios_AndPartialOperationsOnThemKeepTheRest(CompletionMode mode)
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        m.Run(() =>
+        {
+            var (_, _, fs) = Fresh(m, mode);
+            Assert.Equal(Errno.None, fs.Open("/big", OpenFlags.Create, out var f));
+            var model = Pattern(5, 1 << 20);
+            Assert.Equal(Errno.None, f!.Write(0, model, out _));
+            var orders = f.Aops.Mapping.Pages.Entries().Select(e => e.Entry.Order).Distinct().ToList();
+            Assert.Equal([Writeback.Fs.Iomap.IomapBufferedIo.MaxFolioOrder], orders);
+
+            // A small overwrite, a hole punched and a direct write, each inside one large folio.
+            var small = Pattern(6, 3000);
+            Assert.Equal(Errno.None, f.Write(70_000, small, out _));
+            small.CopyTo(model, 70_000);
+            Assert.Equal(Errno.None, f.PunchHole(200_000, 10_000));
+            Array.Clear(model, 200_000, 10_000);
+            Assert.Equal(Errno.None, fs.Open("/big", OpenFlags.Direct, out var d));
+            var direct = Pattern(7, 8192);
+            Assert.Equal(Errno.None, d!.Write(401_408, direct, out _));
+            direct.CopyTo(model, 401_408);
+            Assert.Equal(Errno.None, f.Truncate(900_001));
+            Array.Clear(model, 900_001, model.Length - 900_001);
+
+            void Check(string when)
+            {
+                var back = new byte[1 << 20];
+                Assert.Equal(Errno.None, f.Read(0, back, out var read));
+                Assert.Equal(900_001, read);
+                var bad = Enumerable.Range(0, read).FirstOrDefault(i => back[i] != model[i], -1);
+                Assert.True(bad < 0, $"{when}: byte {bad} reads {(bad < 0 ? 0 : back[bad])}, model {(bad < 0 ? 0 : model[bad])}");
+            }
+
+            Check("cached");
+            Assert.Equal(Errno.None, f.Fsync());
+            fs.DropCaches();
+            Check("after fsync and drop_caches");
+            Assert.Equal(Errno.None, d.Close());
+            Assert.Equal(Errno.None, f.Close());
+            Assert.Empty(Writeback.Fs.Fsck.Check(fs.Meta));
+        });
+        MachineFixture.AssertClean(m);
+    }
+
     [Fact]
     public void BadInput_IsAClearError_AndChangesNothing()
     {

@@ -13,7 +13,10 @@ namespace Writeback.Fs.Iomap;
 /// model does not grow folios beyond that. Context: Process context. May sleep.</remarks>
 public static class IomapBufferedIo
 {
-    /// <summary>The folio order a file of <paramref name="blockSize"/>-byte blocks uses.</summary>
+    /// <summary>The largest folio a write creates: 64 KiB.</summary>
+    public const int MaxFolioOrder = 4;
+
+    /// <summary>The folio order a file of <paramref name="blockSize"/>-byte blocks uses at least.</summary>
     public static int FolioOrder(int blockSize) => blockSize <= Folio.PageSize ? 0 : System.Numerics.BitOperations.Log2((uint)(blockSize / Folio.PageSize));
 
     /// <summary>Writes <paramref name="data"/> at <paramref name="pos"/> into the cache; returns
@@ -298,7 +301,7 @@ public static class IomapBufferedIo
         var order = FolioOrder(inode.BlockSize);
         var folioBytes = (long)Folio.PageSize << order;
         var index = (ulong)(pos / folioBytes) << order;
-        var folio = LockedFolio(inode, index, out var err);
+        var folio = LockedFolio(inode, index, out var err, LargeOrder(index, order, pos + Math.Min(data.Length, iomap.End - pos)));
         if (folio is null)
         {
             return err;
@@ -347,16 +350,37 @@ public static class IomapBufferedIo
         return Errno.None;
     }
 
+    // The order of a new folio for a write from page `index` to byte `end`: as large as the
+    // write covers (at most MaxFolioOrder) and the index's alignment allows (fgf_set_order).
+    private static int LargeOrder(ulong index, int minOrder, long end)
+    {
+        var pages = (ulong)Math.Max(1, (end - ((long)index * Folio.PageSize)) / Folio.PageSize);
+        var order = Math.Min(MaxFolioOrder, System.Numerics.BitOperations.Log2(pages));
+        if (index != 0)
+        {
+            order = Math.Min(order, System.Numerics.BitOperations.TrailingZeroCount(index));
+        }
+
+        return Math.Max(minOrder, order);
+    }
+
     // Reads block `b` of the folio (one the write covers only in part) unless it is uptodate.
     private static Errno FillPartial(IIomapInode inode, Folio folio, IomapFolioState state, int b) =>
         state.IsUptodate(b, 1) ? Errno.None : FillBlocks(inode, folio, state, b, 1);
 
     /// <summary>The folio at <paramref name="index"/>, locked and with a reference; created (not
     /// uptodate) if absent.</summary>
-    internal static Folio? LockedFolio(IIomapInode inode, ulong index, out Errno error)
+    /// <param name="inode">The file.</param>
+    /// <param name="index">The page index.</param>
+    /// <param name="error">Why no folio could be had.</param>
+    /// <param name="order">The order to try first for a new folio; smaller ones are tried when
+    /// a cached folio is in the way (the kernel's fgf_set_order fallback).</param>
+    internal static Folio? LockedFolio(IIomapInode inode, ulong index, out Errno error, int order = -1)
     {
         error = Errno.None;
         var mapping = inode.Mapping;
+        var minOrder = FolioOrder(inode.BlockSize);
+        order = Math.Max(order, minOrder);
         while (true)
         {
             if (mapping.GetFolio(index) is { } cached)
@@ -373,7 +397,7 @@ public static class IomapBufferedIo
                 continue;
             }
 
-            var folio = mapping.Cache.AllocFolio(FolioOrder(inode.BlockSize));
+            var folio = mapping.Cache.AllocFolio(order);
             var err = mapping.AddFolio(folio, index);
             if (err == Errno.None)
             {
@@ -385,6 +409,12 @@ public static class IomapBufferedIo
             {
                 error = err;
                 return null;
+            }
+
+            if (order > minOrder)
+            {
+                // Something is cached inside the large range: try a smaller folio.
+                order--;
             }
         }
     }
