@@ -8,9 +8,10 @@ namespace Writeback.Fs.Iomap;
 /// <remarks>Kernel: fs/iomap/buffered-io.c — iomap_file_buffered_write (per mapping, per folio:
 /// get or create the folio, read the blocks a partial write does not cover unless they are
 /// uptodate, copy, mark the blocks uptodate and dirty, extend i_size, unlock, then
-/// balance_dirty_pages), iomap_read_folio / iomap_readahead, iomap_zero_range. Folios are the
-/// smallest order that holds a block (a block larger than a page needs a large folio); the
-/// model does not grow folios beyond that. Context: Process context. May sleep.</remarks>
+/// balance_dirty_pages), iomap_read_folio / iomap_readahead, iomap_zero_range. A write creates
+/// folios as large as it covers and its alignment allows, up to <see cref="MaxFolioOrder"/>;
+/// never smaller than a block (a block larger than a page needs a large folio). Readahead uses
+/// the smallest order. Context: Process context. May sleep.</remarks>
 public static class IomapBufferedIo
 {
     /// <summary>The largest folio a write creates: 64 KiB.</summary>
