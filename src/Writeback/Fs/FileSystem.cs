@@ -11,8 +11,8 @@ namespace Writeback.Fs;
 /// <remarks>Kernel: the VFS super_block of a mounted XFS with its bdi, its
 /// "xfs-conv/&lt;dev&gt;" completion workqueue (m_unwritten_workqueue: WQ_FREEZABLE |
 /// WQ_MEM_RECLAIM) and the direct-I/O completion workqueue ("dio/&lt;dev&gt;",
-/// s_dio_done_wq: WQ_MEM_RECLAIM). Both workqueues are created on first use, so in task mode,
-/// where nothing is queued, they never exist. The completion mode is the page cache's.</remarks>
+/// s_dio_done_wq: WQ_MEM_RECLAIM), made at mount in IRQ mode; in task mode nothing is queued on
+/// them and they are not made. The completion mode is the page cache's.</remarks>
 public sealed class FileSystem
 {
     private Workqueue? _conv;
@@ -25,6 +25,12 @@ public sealed class FileSystem
         Cache = cache;
         Bdi = cache.CreateBackingDevice(meta.Device.Name);
         meta.Evicting = inode => inode.Aops?.Mapping.TruncatePages(0);
+        if (Mode == CompletionMode.Irq)
+        {
+            // Made now: their first user is a bio completion, in an interrupt.
+            _conv = NewConvWorkqueue();
+            _dio = NewDioWorkqueue();
+        }
     }
 
     /// <summary>The filesystem underneath: namespace, inodes, journal, buffer cache.</summary>
@@ -45,11 +51,12 @@ public sealed class FileSystem
     /// <summary>Counters of the I/O paths.</summary>
     public FsStats Stats { get; } = new();
 
-    /// <summary>The buffered-write completion workqueue (xfs-conv), created on first use.</summary>
-    public Workqueue ConvWorkqueue => _conv ??= Cache.Machine.AllocWorkqueue($"xfs-conv/{Device.Name}", WqFlags.MemReclaim | WqFlags.Freezable);
+    /// <summary>The buffered-write completion workqueue (xfs-conv): made at mount in IRQ mode;
+    /// in task mode, where nothing is queued on it, only if something asks for it.</summary>
+    public Workqueue ConvWorkqueue => Volatile.Read(ref _conv) ?? Interlocked.CompareExchange(ref _conv, NewConvWorkqueue(), null) ?? _conv!;
 
-    /// <summary>The direct-I/O completion workqueue (dio), created on first use.</summary>
-    public Workqueue DioWorkqueue => _dio ??= Cache.Machine.AllocWorkqueue($"dio/{Device.Name}", WqFlags.MemReclaim);
+    /// <summary>The direct-I/O completion workqueue (dio): made at mount in IRQ mode.</summary>
+    public Workqueue DioWorkqueue => Volatile.Read(ref _dio) ?? Interlocked.CompareExchange(ref _dio, NewDioWorkqueue(), null) ?? _dio!;
 
     /// <summary>Makes a filesystem on <paramref name="device"/> (the whole device unless
     /// <paramref name="geometry"/> says otherwise).</summary>
@@ -127,6 +134,10 @@ public sealed class FileSystem
     /// <remarks>Context: Process context. May sleep.</remarks>
     public int DropCaches() => Meta.CachedInodes().Sum(i => i.Aops?.Mapping.InvalidateCleanPages() ?? 0);
 
+    private Workqueue NewConvWorkqueue() => Cache.Machine.AllocWorkqueue($"xfs-conv/{Device.Name}", WqFlags.MemReclaim | WqFlags.Freezable);
+
+    private Workqueue NewDioWorkqueue() => Cache.Machine.AllocWorkqueue($"dio/{Device.Name}", WqFlags.MemReclaim);
+
     /// <summary>Syncs, drops every file's cache and writes all metadata home.</summary>
     /// <returns>EBUSY while a file is open (nothing is changed).</returns>
     /// <remarks>Context: Process context. May sleep.</remarks>
@@ -138,7 +149,14 @@ public sealed class FileSystem
             return Errno.EBUSY;
         }
 
+        foreach (var inode in cached)
+        {
+            inode.Aops?.DioWait();
+        }
+
         var err = Sync();
+        _conv?.Flush();
+        _dio?.Flush();
         foreach (var inode in cached)
         {
             inode.Aops?.Mapping.TruncatePages(0);

@@ -213,6 +213,16 @@ public sealed class FsFile
         try
         {
             Aops.DioWait();
+            if (!keepSize && offset + length > Inode.Size)
+            {
+                // Before the new size is logged, the data below it must be on disk (as truncate does).
+                err = Aops.Mapping.WriteAndWaitRange(Inode.DiskSize, offset + length);
+                if (err != Errno.None)
+                {
+                    return err;
+                }
+            }
+
             return Inode.Fallocate(offset, length, keepSize);
         }
         finally
@@ -271,6 +281,8 @@ public sealed class FsFile
             return Errno.EBADF;
         }
 
+        // An asynchronous direct write still in flight must not outlive the inode's blocks.
+        Aops.DioWait();
         return FileSystem.Meta.Irele(Inode);
     }
 

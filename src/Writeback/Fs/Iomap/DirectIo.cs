@@ -120,7 +120,9 @@ public sealed class DirectIo
             err = Ops.WriteEndIo(Offset, Length, (Flags & DioFlags.Unwritten) != 0);
         }
 
-        if (IsWrite && HasCachedPages())
+        // Invalidation sleeps: an inline completion in an interrupt was chosen because no page
+        // was cached, and a page read in since is the race the kernel only warns about.
+        if (IsWrite && Context.InTask && !Context.BioInAtomic && HasCachedPages())
         {
             // Pages read in while the write was in flight would hide it (kiocb_invalidate_post_direct_write).
             Inode.Mapping.InvalidatePagesRange(Offset, Offset + Length);

@@ -75,7 +75,7 @@ public sealed class Ioend
 
         foreach (var s in _segments)
         {
-            if (IomapFolioState.Of(s.Folio, Inode.BlockSize).FinishWrite(s.Length))
+            if (s.State.FinishWrite(s.Length))
             {
                 s.Folio.EndWriteback();
             }

@@ -6,4 +6,6 @@ namespace Writeback.Fs.Iomap;
 /// <param name="Folio">The folio (under writeback).</param>
 /// <param name="Offset">Its first byte in the folio.</param>
 /// <param name="Length">Its bytes.</param>
-public readonly record struct IoendSegment(Folio Folio, int Offset, int Length);
+/// <param name="State">The folio's iomap state, taken under the folio lock when the segment was
+/// added (completion must not attach one: it runs without the lock, maybe in an interrupt).</param>
+public readonly record struct IoendSegment(Folio Folio, int Offset, int Length, IomapFolioState State);

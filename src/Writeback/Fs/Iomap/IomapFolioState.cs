@@ -130,7 +130,10 @@ public sealed class IomapFolioState
         return runs;
     }
 
-    /// <summary>Forgets the blocks in bytes [<paramref name="offset"/>, offset + <paramref name="length"/>) (invalidation).</summary>
+    /// <summary>Cleans the whole blocks in bytes [<paramref name="offset"/>, offset + <paramref name="length"/>)
+    /// (a partial invalidation: the range was zeroed, so there is nothing to write there). They
+    /// stay uptodate, as the folio does — the kernel's iomap_invalidate_folio leaves a partial
+    /// range alone.</summary>
     public void Invalidate(int offset, int length, int blockSize)
     {
         var first = (offset + blockSize - 1) / blockSize;
@@ -139,7 +142,6 @@ public sealed class IomapFolioState
         for (var b = first; b < end; b++)
         {
             _dirty[b] = false;
-            _uptodate[b] = false;
         }
 
         _lock.UnlockIrqRestore(flags);

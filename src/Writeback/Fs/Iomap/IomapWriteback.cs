@@ -55,12 +55,11 @@ public static class IomapWriteback
         var bs = Math.Min(inode.BlockSize, folio.Size);
         var blocks = (toEof + bs - 1) / bs;
         var state = IomapFolioState.Of(folio, inode.BlockSize);
-        var runs = state.TakeDirty(blocks);
-        if (runs.Count == 0)
-        {
-            // Dirtied without per-block marks (filemap_dirty_folio): every block to EOF.
-            runs.Add((0, blocks));
-        }
+        // Dirty blocks past EOF are dropped with the rest (a later extension zeroes them).
+        var runs = state.TakeDirty(state.Blocks)
+            .Where(r => r.First < blocks)
+            .Select(r => (r.First, Count: Math.Min(r.Count, blocks - r.First)))
+            .ToList();
 
         folio.StartWriteback();
         state.StartWrite(1);
@@ -97,7 +96,7 @@ public static class IomapWriteback
                     }
 
                     state.StartWrite(n);
-                    open.Add(new IoendSegment(folio, (int)(pos - start), n));
+                    open.Add(new IoendSegment(folio, (int)(pos - start), n, state));
                 }
 
                 pos += n;
