@@ -288,15 +288,22 @@ public sealed class FsFile
 
     private Errno DirectWrite(long pos, ReadOnlySpan<byte> data, bool dsync, bool sync, Action<Errno, long>? onComplete)
     {
-        // Writes that extend the file serialise with everything; overwrites share the lock.
+        // Writes that extend the file serialise with everything; overwrites share the lock. The
+        // size is looked at again under the shared lock: a truncate may have got in between.
         var extending = pos + data.Length > Inode.Size;
+        if (!extending)
+        {
+            Inode.IoLock.DownRead();
+            if (pos + data.Length > Inode.Size)
+            {
+                Inode.IoLock.UpRead();
+                extending = true;
+            }
+        }
+
         if (extending)
         {
             Inode.IoLock.DownWrite();
-        }
-        else
-        {
-            Inode.IoLock.DownRead();
         }
 
         try
@@ -340,10 +347,7 @@ public sealed class FsFile
             return Errno.EBADF;
         }
 
-        var err = _errors.WriteAndWaitRange(start, end);
-        var logged = Inode.LogTimestamps(dataOnly);
-        var flush = new Bio(FileSystem.Device, BioOp.Flush).SubmitWait();
-        return err != Errno.None ? err : logged != Errno.None ? logged : flush;
+        return Aops.SyncRange(start, end, dataOnly, _errors);
     }
 
     private Errno Check(long pos, long length, bool writing)

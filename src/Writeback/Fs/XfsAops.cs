@@ -91,8 +91,8 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
 
     /// <inheritdoc/>
     /// <remarks>Kernel: xfs_buffered_write_iomap_end(): a short write gives back the delalloc
-    /// reserved for the blocks it did not reach, up to the first folio the cache holds there
-    /// (cached data may be another write's).</remarks>
+    /// reserved for the blocks it did not reach, except under dirty folios (their data is
+    /// another write's).</remarks>
     public Errno End(long pos, long length, long done, IomapOperation op, IomapExtent iomap)
     {
         if (op != IomapOperation.Write || done >= length || iomap.Type != IomapType.Delalloc)
@@ -103,16 +103,32 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
         var bs = (long)BlockSize;
         var start = (pos + done + bs - 1) / bs * bs;
         var end = Math.Min(iomap.End, pos + length);
-        var first = (ulong)(start / Folio.PageSize);
-        var cached = first;
-        if (Mapping.Pages.Find(ref cached, ulong.MaxValue) is not null)
-        {
-            end = Math.Min(end, (long)cached * Folio.PageSize / bs * bs);
-        }
 
-        if (end > start)
+        // Punch what no dirty folio covers: data dirtied there (by an earlier write) keeps its
+        // reservation (iomap_write_delalloc_release). Folio edges are block edges.
+        var at = start;
+        while (at < end)
         {
-            Inode.PunchDelalloc(start, end - start);
+            var next = (ulong)(at / Folio.PageSize);
+            if (Mapping.Pages.Find(ref next, (ulong)((end - 1) / Folio.PageSize)) is not { } folio)
+            {
+                Inode.PunchDelalloc(at, end - at);
+                break;
+            }
+
+            var folioStart = Math.Max(at, (long)folio.Index * Folio.PageSize);
+            var folioEnd = Math.Min(end, ((long)folio.Index * Folio.PageSize) + folio.Size);
+            if (folioStart > at)
+            {
+                Inode.PunchDelalloc(at, folioStart - at);
+            }
+
+            if (!folio.Test(FolioFlags.Dirty) && folioEnd > folioStart)
+            {
+                Inode.PunchDelalloc(folioStart, folioEnd - folioStart);
+            }
+
+            at = folioEnd;
         }
 
         return Errno.None;
@@ -199,9 +215,16 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     /// <inheritdoc/>
     /// <remarks>Kernel: vfs_fsync_range → xfs_file_fsync: write back and wait, log what the
     /// inode needs, flush the device's cache.</remarks>
-    public Errno SyncRange(long start, long end, bool dataOnly)
+    public Errno SyncRange(long start, long end, bool dataOnly) => SyncRange(start, end, dataOnly, null);
+
+    /// <summary>fsync of a byte range: write back and wait — reporting the error through
+    /// <paramref name="file"/>'s own sample when given (file_write_and_wait_range), else the
+    /// mapping's — then log the inode's changed timestamps unless <paramref name="dataOnly"/>,
+    /// then flush the device's cache.</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public Errno SyncRange(long start, long end, bool dataOnly, Mm.OpenFile? file)
     {
-        var err = Mapping.WriteAndWaitRange(start, end);
+        var err = file is not null ? file.WriteAndWaitRange(start, end) : Mapping.WriteAndWaitRange(start, end);
         var logged = Inode.LogTimestamps(dataOnly);
         var flush = new Bio(Device, BioOp.Flush).SubmitWait();
         return err != Errno.None ? err : logged != Errno.None ? logged : flush;
@@ -231,6 +254,10 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
             _dioWait.WaitEvent(() => DioInFlight == 0);
         }
     }
+
+    /// <inheritdoc/>
+    /// <remarks>Kernel: xfs_discard_folio() → xfs_bmap_punch_delalloc_range().</remarks>
+    public void Discard(long pos, long length) => Inode.PunchDelalloc(pos, length);
 
     /// <inheritdoc/>
     public Errno Writepages(AddressSpace mapping, WritebackControl wbc) => IomapWriteback.Writepages(this, wbc, this);

@@ -153,24 +153,25 @@ public sealed class XfsInode
         }
     }
 
-    /// <summary>Reserves delalloc extents over the holes in the range (a buffered write);
-    /// returns the mapping of the range afterwards, or <see cref="Errno.ENOSPC"/> with nothing changed.</summary>
-    /// <remarks>Kernel: xfs_buffered_write_iomap_begin → xfs_bmapi_reserve_delalloc. Context: Process context. May sleep.</remarks>
+    /// <summary>Reserves a delalloc extent over the hole at the start of the range, if there is
+    /// one (a buffered write); returns the mapping of the range afterwards, or
+    /// <see cref="Errno.ENOSPC"/> with nothing changed.</summary>
+    /// <remarks>Kernel: xfs_buffered_write_iomap_begin → xfs_bmapi_reserve_delalloc: only the
+    /// mapping the write is about to use is reserved, so a write that stops short leaves little
+    /// to give back. Context: Process context. May sleep.</remarks>
     public Errno ReserveDelalloc(long offset, long length, out IReadOnlyList<Extent> mapping)
     {
         var (first, count) = Blocks(offset, length);
         ILock.DownWrite();
         try
         {
-            var holes = _map.Map(first, count).Where(e => e.State == ExtentState.Hole).ToList();
-            var wanted = (ulong)holes.Sum(h => (long)h.Length);
-            var err = wanted == 0 ? Errno.None : Mount.Allocator.ReserveDelalloc(wanted);
-            if (err == Errno.None)
+            // Only the mapping at the start is the write's to reserve: a hole there becomes
+            // delalloc; later pieces are reserved when the write reaches them.
+            var head = _map.Lookup(first, count);
+            var err = head.State != ExtentState.Hole ? Errno.None : Mount.Allocator.ReserveDelalloc(head.Length);
+            if (err == Errno.None && head.State == ExtentState.Hole)
             {
-                foreach (var hole in holes)
-                {
-                    _map.Insert(hole with { State = ExtentState.Delalloc });
-                }
+                _map.Insert(head with { State = ExtentState.Delalloc });
             }
 
             mapping = _map.Map(first, count);

@@ -160,6 +160,35 @@ public class FileSystemTests
         MachineFixture.AssertClean(m);
     }
 
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void AShortBufferedWrite_GivesBackTheDelallocItDidNotReach(CompletionMode mode)
+    {
+        using var m = MachineFixture.Create(cpus: 2);
+        m.Run(() =>
+        {
+            var (disk, _, fs) = Fresh(m, mode);
+            Assert.Equal(Errno.None, fs.Open("/f", OpenFlags.Create, out var f));
+            Assert.Equal(Errno.None, f!.Write(0, Pattern(8, 4096), out _));
+            Assert.Equal(Errno.None, f.Fsync());
+            fs.DropCaches();
+            var block = f.Inode.Extents[0].DiskBlock;
+            Assert.Equal(0, fs.Meta.Allocator.ReservedBlocks);
+
+            // The write starts inside block 0, which must be read first — and the read fails.
+            disk.AddFault(new FaultRule { Op = BioOp.Read, FirstSector = block * 8, LastSector = (block * 8) + 7, Count = 1 });
+            Assert.Equal(Errno.EIO, f.Write(2048, new byte[64 * 1024], out var written));
+            Assert.Equal(0, written);
+            Assert.Equal(0, fs.Meta.Allocator.ReservedBlocks);
+            Assert.DoesNotContain(f.Inode.Extents, e => e.State == Writeback.Fs.Inode.ExtentState.Delalloc);
+            Assert.Equal(4096, f.Size);
+            Assert.Equal(Errno.None, f.Close());
+            Assert.Empty(Writeback.Fs.Fsck.Check(fs.Meta));
+        });
+        MachineFixture.AssertClean(m);
+    }
+
     [Fact]
     public void BadInput_IsAClearError_AndChangesNothing()
     {

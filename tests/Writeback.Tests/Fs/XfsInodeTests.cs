@@ -69,9 +69,13 @@ public class XfsInodeTests
             Assert.Equal(4, fs.Allocator.ReservedBlocks);
             Assert.Equal(4UL, ip.DelallocBlocks);
 
-            // Blocks 0 to 5: only 0 and 5 are holes, and the delalloc extents merge.
+            // Blocks 0 to 5: only the hole at the start (block 0) is the write's to reserve now;
+            // block 5 is reserved when a write starts there. The delalloc extents merge.
             Assert.Equal(Errno.None, ip.ReserveDelalloc(0, 6 * b, out mapping));
-            Assert.Equal([new Extent(0, 0, 6, ExtentState.Delalloc)], mapping);
+            Assert.Equal([new Extent(0, 0, 5, ExtentState.Delalloc), new Extent(5, 0, 1, ExtentState.Hole)], mapping);
+            Assert.Equal(5, fs.Allocator.ReservedBlocks);
+            Assert.Equal(Errno.None, ip.ReserveDelalloc(5 * b, b, out mapping));
+            Assert.Equal([new Extent(0, 0, 6, ExtentState.Delalloc)], ip.Map(0, 6 * b));
             Assert.Equal(6, fs.Allocator.ReservedBlocks);
 
             // Over delalloc already there: nothing more.
@@ -84,7 +88,10 @@ public class XfsInodeTests
             var unwritten = Assert.Single(ip.Map(10 * b, 3 * b));
             Assert.Equal(ExtentState.Unwritten, unwritten.State);
             Assert.Equal(Errno.None, ip.ReserveDelalloc(8 * b, 6 * b, out mapping));
-            Assert.Equal([new Extent(8, 0, 2, ExtentState.Delalloc), unwritten, new Extent(13, 0, 1, ExtentState.Delalloc)], mapping);
+            Assert.Equal([new Extent(8, 0, 2, ExtentState.Delalloc), unwritten, new Extent(13, 0, 1, ExtentState.Hole)], mapping);
+            Assert.Equal(8, fs.Allocator.ReservedBlocks);
+            Assert.Equal(Errno.None, ip.ReserveDelalloc(13 * b, b, out mapping));
+            Assert.Equal([new Extent(8, 0, 2, ExtentState.Delalloc), unwritten, new Extent(13, 0, 1, ExtentState.Delalloc)], ip.Map(8 * b, 6 * b));
             Assert.Equal(9, fs.Allocator.ReservedBlocks);
             Assert.Equal(9UL, ip.DelallocBlocks);
 
@@ -1286,10 +1293,18 @@ public class XfsInodeTests
                     _trace.Add($"buffered write {offset}+{length}");
                     var err = ip.ReserveDelalloc(offset, length, out var mapping);
                     Count($"reserve {err}");
-                    Expect(holes > available ? Errno.ENOSPC : Errno.None, err);
+
+                    // Only the hole at the start of the range is reserved.
+                    var headEnd = first;
+                    while (headEnd < end && Model.States[headEnd] == ExtentState.Hole)
+                    {
+                        headEnd++;
+                    }
+
+                    Expect(headEnd - first > available ? Errno.ENOSPC : Errno.None, err);
                     if (err == Errno.None)
                     {
-                        Model.Set(first, end, ExtentState.Hole, ExtentState.Delalloc);
+                        Model.Set(first, headEnd, ExtentState.Hole, ExtentState.Delalloc);
                         ip.WriteSizeAndTimes(offset + length);
                         Model.Size = Math.Max(Model.Size, offset + length);
                     }

@@ -260,13 +260,14 @@ public static class IomapBufferedIo
         for (var i = 0; i < window; i++)
         {
             var at = index + ((ulong)i << order);
-            if (at > lastIndex || inode.Mapping.GetFolio(at) is { } present && Release(present))
+            if (at > lastIndex)
             {
-                if (at > lastIndex)
-                {
-                    break;
-                }
+                break;
+            }
 
+            if (inode.Mapping.GetFolio(at) is { } present)
+            {
+                present.Put();
                 continue;
             }
 
@@ -287,12 +288,6 @@ public static class IomapBufferedIo
         }
 
         return Errno.None;
-
-        static bool Release(Folio f)
-        {
-            f.Put();
-            return true;
-        }
     }
 
     // Writes the part of `data` that fits the folio at `pos` (within `iomap`).

@@ -76,6 +76,7 @@ public static class IomapWriteback
                 {
                     // The filesystem could not place the data: it is lost, and the error recorded.
                     inode.Mapping.SetError(err);
+                    ops.Discard(pos, end - pos);
                     break;
                 }
 
