@@ -20,9 +20,9 @@ public class FileSystemTests
         FsStats? stats = null;
         m.Run(() =>
         {
-            var (disk, cache, fs) = Fresh(m, mode);
+            var (disk, cache, fs) = FsFixture.Fresh(m, mode);
             Assert.Equal(Errno.None, fs.Open("/f", OpenFlags.Create, out var f));
-            var data = Pattern(1, 300_000);
+            var data = FsFixture.Pattern(1, 300_000);
             Assert.Equal(Errno.None, f!.Write(0, data, out var written));
             Assert.Equal(data.Length, written);
             Assert.Equal(data.Length, f.Size);
@@ -73,9 +73,9 @@ public class FileSystemTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, mode);
+            var (_, _, fs) = FsFixture.Fresh(m, mode);
             Assert.Equal(Errno.None, fs.Open("/d", OpenFlags.Create | OpenFlags.Direct, out var d));
-            var data = Pattern(2, 64 * 1024);
+            var data = FsFixture.Pattern(2, 64 * 1024);
             Assert.Equal(Errno.EINVAL, d!.Write(100, data, out _));
             Assert.Equal(Errno.None, d.Write(0, data, out var written));
             Assert.Equal(data.Length, written);
@@ -83,7 +83,7 @@ public class FileSystemTests
             Assert.Equal(data.Length, d.Inode.DiskSize);
 
             // An asynchronous pure overwrite.
-            var over = Pattern(3, 8192);
+            var over = FsFixture.Pattern(3, 8192);
             var done = new Completion();
             var result = Errno.EIO;
             Assert.Equal(Errno.None, d.WriteDirectAsync(4096, over, (e, _) =>
@@ -120,21 +120,21 @@ public class FileSystemTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, mode);
+            var (_, _, fs) = FsFixture.Fresh(m, mode);
             Assert.Equal(Errno.None, fs.Open("/big", OpenFlags.Create, out var f));
-            var model = Pattern(5, 1 << 20);
+            var model = FsFixture.Pattern(5, 1 << 20);
             Assert.Equal(Errno.None, f!.Write(0, model, out _));
             var orders = f.Aops.Mapping.Pages.Entries().Select(e => e.Entry.Order).Distinct().ToList();
             Assert.Equal([Writeback.Fs.Iomap.IomapBufferedIo.MaxFolioOrder], orders);
 
             // A small overwrite, a hole punched and a direct write, each inside one large folio.
-            var small = Pattern(6, 3000);
+            var small = FsFixture.Pattern(6, 3000);
             Assert.Equal(Errno.None, f.Write(70_000, small, out _));
             small.CopyTo(model, 70_000);
             Assert.Equal(Errno.None, f.PunchHole(200_000, 10_000));
             Array.Clear(model, 200_000, 10_000);
             Assert.Equal(Errno.None, fs.Open("/big", OpenFlags.Direct, out var d));
-            var direct = Pattern(7, 8192);
+            var direct = FsFixture.Pattern(7, 8192);
             Assert.Equal(Errno.None, d!.Write(401_408, direct, out _));
             direct.CopyTo(model, 401_408);
             Assert.Equal(Errno.None, f.Truncate(900_001));
@@ -168,9 +168,9 @@ public class FileSystemTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (disk, _, fs) = Fresh(m, mode);
+            var (disk, _, fs) = FsFixture.Fresh(m, mode);
             Assert.Equal(Errno.None, fs.Open("/f", OpenFlags.Create, out var f));
-            Assert.Equal(Errno.None, f!.Write(0, Pattern(8, 4096), out _));
+            Assert.Equal(Errno.None, f!.Write(0, FsFixture.Pattern(8, 4096), out _));
             Assert.Equal(Errno.None, f.Fsync());
             fs.DropCaches();
             var block = f.Inode.Extents[0].DiskBlock;
@@ -195,9 +195,9 @@ public class FileSystemTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, CompletionMode.Irq);
+            var (_, _, fs) = FsFixture.Fresh(m, CompletionMode.Irq);
             Assert.Equal(Errno.None, fs.Open("/f", OpenFlags.Create, out var f));
-            var data = Pattern(4, 10_000);
+            var data = FsFixture.Pattern(4, 10_000);
             Assert.Equal(Errno.None, f!.Write(0, data, out _));
             Assert.Equal(Errno.None, fs.Open("/f", OpenFlags.Direct, out var d));
             var errors = new List<Errno>
@@ -238,26 +238,5 @@ public class FileSystemTests
             Assert.Empty(Writeback.Fs.Fsck.Check(fs.Meta));
         });
         MachineFixture.AssertClean(m);
-    }
-
-    private static (MemDisk Disk, PageCache Cache, FileSystem Fs) Fresh(Machine m, CompletionMode mode)
-    {
-        var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 32L << 20 });
-        FileSystem.Mkfs(disk, mode: mode);
-        var cache = PageCache.Create(m, new PageCacheOptions { Mode = mode });
-        Assert.Equal(Errno.None, FileSystem.Mount(disk, cache, out var fs, out var problem));
-        Assert.Null(problem);
-        return (disk, cache, fs!);
-    }
-
-    private static byte[] Pattern(int seed, int length)
-    {
-        var data = new byte[length];
-        for (var i = 0; i < length; i++)
-        {
-            data[i] = (byte)((i * 31) + (seed * 7) + (i >> 12));
-        }
-
-        return data;
     }
 }

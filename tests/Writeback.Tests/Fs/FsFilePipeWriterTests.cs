@@ -23,14 +23,14 @@ public class FsFilePipeWriterTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, cache, fs) = Fresh(m, mode, new PageCacheOptions { Mode = mode });
+            var (_, cache, fs) = FsFixture.Fresh(m, mode, 64L << 20, new PageCacheOptions { Mode = mode });
             Assert.Equal(Errno.None, fs.Open("/stream", OpenFlags.Create, out var f));
-            var head = Pattern(seed, 3000);
+            var head = FsFixture.Pattern(seed, 3000);
             Assert.Equal(Errno.None, f!.Write(0, head, out _));
 
             // Appended after the existing 3000 bytes, in pieces of 1 to 3000 bytes through
             // 1 KiB segments, flushed every 100 KiB or so.
-            var data = Pattern(seed + 1, 6 << 20);
+            var data = FsFixture.Pattern(seed + 1, 6 << 20);
             var writer = new FsFilePipeWriter(f, f.Size, minimumSegmentSize: 1024);
             Assert.Equal(3000, writer.Position);
             var random = new Random(seed);
@@ -97,7 +97,7 @@ public class FsFilePipeWriterTests
                 DirtyBytes = 512L << 10,
                 DirtyBackgroundBytes = 256L << 10,
             };
-            var (_, cache, fs) = Fresh(m, mode, options);
+            var (_, cache, fs) = FsFixture.Fresh(m, mode, 64L << 20, options);
             threshold = cache.DirtyThresholdPages;
             Assert.Equal(Errno.None, fs.Open("/big", OpenFlags.Create, out var f));
 
@@ -116,7 +116,7 @@ public class FsFilePipeWriterTests
             }, 2);
 
             // 8 MiB through a 512 KiB dirty limit, 32 KiB per flush.
-            var data = Pattern(31, 8 << 20);
+            var data = FsFixture.Pattern(31, 8 << 20);
             var writer = new FsFilePipeWriter(f!, 0);
             for (var at = 0; at < data.Length; at += 32 << 10)
             {
@@ -163,9 +163,9 @@ public class FsFilePipeWriterTests
         m.Run(() =>
         {
             var options = new PageCacheOptions { Mode = mode, MemoryLimitBytes = 4L << 20, DirtyBytes = 256L << 10, DirtyBackgroundBytes = 128L << 10 };
-            var (_, cache, fs) = Fresh(m, mode, options);
+            var (_, cache, fs) = FsFixture.Fresh(m, mode, 64L << 20, options);
             Assert.Equal(Errno.None, fs.Open("/c", OpenFlags.Create, out var f));
-            var data = Pattern(41, 2 << 20);
+            var data = FsFixture.Pattern(41, 2 << 20);
             var writer = new FsFilePipeWriter(f!, 0, leaveOpen: true, minimumSegmentSize: 16 << 10);
             for (var at = 0; at < data.Length; at += 16 << 10)
             {
@@ -210,7 +210,7 @@ public class FsFilePipeWriterTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, CompletionMode.Irq, null);
+            var (_, _, fs) = FsFixture.Fresh(m, CompletionMode.Irq, 64L << 20);
             Assert.Equal(Errno.None, fs.Open("/k", OpenFlags.Create, out var f));
             var writer = new FsFilePipeWriter(f!, 0);
             writer.Write<byte>([1, 2, 3]);
@@ -254,9 +254,9 @@ public class FsFilePipeWriterTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (disk, _, fs) = Fresh(m, mode, new PageCacheOptions { Mode = mode, DirtyWritebackCentisecs = 0 });
+            var (disk, _, fs) = FsFixture.Fresh(m, mode, 64L << 20, new PageCacheOptions { Mode = mode, DirtyWritebackCentisecs = 0 });
             Assert.Equal(Errno.None, fs.Open("/log", OpenFlags.Create, out var f));
-            var data = Pattern(51, 700_000);
+            var data = FsFixture.Pattern(51, 700_000);
             var writer = new FsFilePipeWriter(f!, 0, fsyncOnComplete: true);
             writer.Write(data.AsSpan(0, 400_000));
             Flushed(writer.FlushAsync());
@@ -284,7 +284,7 @@ public class FsFilePipeWriterTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, CompletionMode.Irq, null);
+            var (_, _, fs) = FsFixture.Fresh(m, CompletionMode.Irq, 64L << 20);
             Assert.Equal(Errno.None, fs.Open("/x", OpenFlags.Create, out var f));
             var writer = new FsFilePipeWriter(f!, 0, leaveOpen: true);
             writer.Write<byte>([1, 2, 3]);
@@ -321,7 +321,7 @@ public class FsFilePipeWriterTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, CompletionMode.Irq, null);
+            var (_, _, fs) = FsFixture.Fresh(m, CompletionMode.Irq, 64L << 20);
             Assert.Equal(Errno.None, fs.Open("/g", OpenFlags.Create, out var f));
             var writer = new FsFilePipeWriter(f!, 0, minimumSegmentSize: 64);
             Assert.True(writer.CanGetUnflushedBytes);
@@ -363,9 +363,9 @@ public class FsFilePipeWriterTests
         m.Run(() =>
         {
             // Task mode: writeback ends in task context, where dropbehind folios can be removed.
-            var (_, cache, fs) = Fresh(m, CompletionMode.Task, null);
+            var (_, cache, fs) = FsFixture.Fresh(m, CompletionMode.Task, 64L << 20, null);
             Assert.Equal(Errno.None, fs.Open("/once", OpenFlags.Create, out var f));
-            var data = Pattern(61, 256 << 10);
+            var data = FsFixture.Pattern(61, 256 << 10);
             var writer = new FsFilePipeWriter(f!, 0, fsyncOnComplete: true, leaveOpen: true, dontcache: true);
             writer.Write(data);
             writer.Complete();
@@ -384,7 +384,7 @@ public class FsFilePipeWriterTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, CompletionMode.Irq, null);
+            var (_, _, fs) = FsFixture.Fresh(m, CompletionMode.Irq, 64L << 20);
             Assert.Equal(Errno.None, fs.Open("/e", OpenFlags.Create, out var f));
             var writer = new FsFilePipeWriter(f!, FsFile.MaxFileSize - 10);
             writer.Write(new byte[100]);
@@ -430,26 +430,5 @@ public class FsFilePipeWriterTests
         }
 
         return back;
-    }
-
-    private static (MemDisk Disk, PageCache Cache, FileSystem Fs) Fresh(Machine m, CompletionMode mode, PageCacheOptions? options)
-    {
-        var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 64L << 20 });
-        FileSystem.Mkfs(disk, mode: mode);
-        var cache = PageCache.Create(m, options ?? new PageCacheOptions { Mode = mode });
-        Assert.Equal(Errno.None, FileSystem.Mount(disk, cache, out var fs, out var problem));
-        Assert.Null(problem);
-        return (disk, cache, fs!);
-    }
-
-    private static byte[] Pattern(int seed, int length)
-    {
-        var data = new byte[length];
-        for (var i = 0; i < length; i++)
-        {
-            data[i] = (byte)((i * 31) + (seed * 7) + (i >> 12));
-        }
-
-        return data;
     }
 }

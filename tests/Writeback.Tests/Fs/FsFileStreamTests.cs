@@ -20,9 +20,9 @@ public class FsFileStreamTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, mode);
+            var (_, _, fs) = FsFixture.Fresh(m, mode);
             Assert.Equal(Errno.None, fs.Open("/f", OpenFlags.Create, out var f));
-            var data = Pattern(1, 300_001);
+            var data = FsFixture.Pattern(1, 300_001);
             using (var s = new FsFileStream(f!))
             {
                 Assert.True(s.CanRead && s.CanWrite && s.CanSeek);
@@ -85,7 +85,7 @@ public class FsFileStreamTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, CompletionMode.Irq);
+            var (_, _, fs) = FsFixture.Fresh(m, CompletionMode.Irq);
             Assert.Equal(Errno.None, fs.Open("/text", OpenFlags.Create, out var f));
             using var s = new FsFileStream(f!);
             using (var writer = new StreamWriter(s, Encoding.UTF8, bufferSize: 128, leaveOpen: true))
@@ -122,10 +122,10 @@ public class FsFileStreamTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, CompletionMode.Irq);
+            var (_, _, fs) = FsFixture.Fresh(m, CompletionMode.Irq);
             Assert.Equal(Errno.None, fs.Open("/seek", OpenFlags.Create, out var f));
             using var s = new FsFileStream(f!);
-            s.Write(Pattern(2, 10_000));
+            s.Write(FsFixture.Pattern(2, 10_000));
 
             Assert.Equal(100, s.Seek(100, SeekOrigin.Begin));
             Assert.Equal(150, s.Seek(50, SeekOrigin.Current));
@@ -155,7 +155,7 @@ public class FsFileStreamTests
             s.Position = 9_999;
             var gap = new byte[10_004];
             Assert.Equal(gap.Length, s.Read(gap));
-            Assert.Equal(Pattern(2, 10_000)[^1], gap[0]);
+            Assert.Equal(FsFixture.Pattern(2, 10_000)[^1], gap[0]);
             Assert.All(gap[1..^3], b => Assert.Equal(0, b));
             Assert.Equal(new byte[] { 1, 2, 3 }, gap[^3..]);
         });
@@ -170,10 +170,10 @@ public class FsFileStreamTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, mode);
+            var (_, _, fs) = FsFixture.Fresh(m, mode);
             Assert.Equal(Errno.None, fs.Open("/len", OpenFlags.Create, out var f));
             using var s = new FsFileStream(f!);
-            var data = Pattern(3, 20_000);
+            var data = FsFixture.Pattern(3, 20_000);
             s.Write(data);
 
             s.SetLength(3_000);
@@ -208,8 +208,8 @@ public class FsFileStreamTests
         m.Run(() =>
         {
             // No periodic writeback: only Flush sends the data to the disk.
-            var (disk, _, fs) = Fresh(m, mode, new PageCacheOptions { Mode = mode, DirtyWritebackCentisecs = 0 });
-            var data = Pattern(4, 200_000);
+            var (disk, _, fs) = FsFixture.Fresh(m, mode, cacheOptions: new PageCacheOptions { Mode = mode, DirtyWritebackCentisecs = 0 });
+            var data = FsFixture.Pattern(4, 200_000);
             Assert.Equal(Errno.None, fs.Open("/durable", OpenFlags.Create, out var f));
             using (var s = new FsFileStream(f!))
             {
@@ -222,7 +222,7 @@ public class FsFileStreamTests
             // The control: written, never flushed, so still only in the page cache.
             Assert.Equal(Errno.None, fs.Open("/volatile", OpenFlags.Create, out var v));
             var control = new FsFileStream(v!);
-            control.Write(Pattern(5, 100_000));
+            control.Write(FsFixture.Pattern(5, 100_000));
             Assert.Equal(0, v!.Inode.DiskSize);
 
             disk.PowerCut();
@@ -252,7 +252,7 @@ public class FsFileStreamTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (disk, _, fs) = Fresh(m, CompletionMode.Irq);
+            var (disk, _, fs) = FsFixture.Fresh(m, CompletionMode.Irq);
             Assert.Equal(Errno.None, fs.Open("/big", OpenFlags.Create, out var f));
             using var s = new FsFileStream(f!);
             s.Position = FsFile.MaxFileSize - 1;
@@ -267,7 +267,7 @@ public class FsFileStreamTests
 
             // The device's cache flush fails: fsync says so.
             s.Position = 0;
-            s.Write(Pattern(6, 8192));
+            s.Write(FsFixture.Pattern(6, 8192));
             disk.AddFault(new FaultRule { Op = BioOp.Flush, Count = 1 });
             AssertErrno(Assert.Throws<IOException>(s.Flush), Errno.EIO, "fsync");
             s.Flush();
@@ -297,7 +297,7 @@ public class FsFileStreamTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, CompletionMode.Irq);
+            var (_, _, fs) = FsFixture.Fresh(m, CompletionMode.Irq);
             Assert.Equal(Errno.None, fs.Open("/d", OpenFlags.Create, out var f));
             var s = new FsFileStream(f!);
             s.Write([1, 2, 3]);
@@ -342,7 +342,7 @@ public class FsFileStreamTests
         using var m = MachineFixture.Create(cpus: 2);
         m.Run(() =>
         {
-            var (_, _, fs) = Fresh(m, CompletionMode.Task);
+            var (_, _, fs) = FsFixture.Fresh(m, CompletionMode.Task);
             Assert.Equal(Errno.None, fs.Open("/a", OpenFlags.Create, out var f));
             using var s = new FsFileStream(f!);
             using var cts = new System.Threading.CancellationTokenSource();
@@ -352,7 +352,7 @@ public class FsFileStreamTests
             Assert.True(s.FlushAsync(cts.Token).IsCanceled);
             Assert.Equal(0, s.Length);
 
-            var write = s.WriteAsync(Pattern(7, 5000), 0, 5000);
+            var write = s.WriteAsync(FsFixture.Pattern(7, 5000), 0, 5000);
             Assert.True(write.IsCompletedSuccessfully);
             s.Position = 0;
             var read = s.ReadAsync(new byte[6000], 0, 6000);
@@ -388,26 +388,5 @@ public class FsFileStreamTests
         Assert.Equal(-(int)err, e.HResult);
         Assert.Contains(err.ToString(), e.Message, StringComparison.Ordinal);
         Assert.Contains(operation, e.Message, StringComparison.Ordinal);
-    }
-
-    private static (MemDisk Disk, PageCache Cache, FileSystem Fs) Fresh(Machine m, CompletionMode mode, PageCacheOptions? options = null)
-    {
-        var disk = new MemDisk(BlockLayer.Create(m), new DiskOptions { CapacityBytes = 32L << 20 });
-        FileSystem.Mkfs(disk, mode: mode);
-        var cache = PageCache.Create(m, options ?? new PageCacheOptions { Mode = mode });
-        Assert.Equal(Errno.None, FileSystem.Mount(disk, cache, out var fs, out var problem));
-        Assert.Null(problem);
-        return (disk, cache, fs!);
-    }
-
-    private static byte[] Pattern(int seed, int length)
-    {
-        var data = new byte[length];
-        for (var i = 0; i < length; i++)
-        {
-            data[i] = (byte)((i * 31) + (seed * 7) + (i >> 12));
-        }
-
-        return data;
     }
 }
