@@ -400,56 +400,6 @@ public class FileCrashTests
         return report;
     }
 
-    private static void Stamp(Span<byte> sector, int fileId, long fileSector, int gen)
-    {
-        BinaryPrimitives.WriteUInt32LittleEndian(sector, StampMagic);
-        BinaryPrimitives.WriteInt32LittleEndian(sector[4..], fileId);
-        BinaryPrimitives.WriteInt64LittleEndian(sector[8..], fileSector);
-        BinaryPrimitives.WriteInt32LittleEndian(sector[16..], gen);
-        for (var i = 20; i < SectorSize; i++)
-        {
-            sector[i] = Filler(fileId, fileSector, gen, i);
-        }
-    }
-
-    private static byte Filler(int fileId, long fileSector, int gen, int i) => (byte)((fileId * 31) + (fileSector * 7) + (gen * 13) + i);
-
-    // What a sector read back holds: zeros, a stamp, or something else (metadata, a torn stamp).
-    private static SectorContent Decode(ReadOnlySpan<byte> sector)
-    {
-        if (!sector.ContainsAnyExcept((byte)0))
-        {
-            return new SectorContent(ContentKind.Zeros, 0, 0, 0);
-        }
-
-        var fileId = BinaryPrimitives.ReadInt32LittleEndian(sector[4..]);
-        var fileSector = BinaryPrimitives.ReadInt64LittleEndian(sector[8..]);
-        var gen = BinaryPrimitives.ReadInt32LittleEndian(sector[16..]);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(sector) != StampMagic)
-        {
-            return new SectorContent(ContentKind.Garbage, 0, 0, 0);
-        }
-
-        for (var i = 20; i < SectorSize; i++)
-        {
-            if (sector[i] != Filler(fileId, fileSector, gen, i))
-            {
-                return new SectorContent(ContentKind.Garbage, fileId, fileSector, gen);
-            }
-        }
-
-        return new SectorContent(ContentKind.Stamp, fileId, fileSector, gen);
-    }
-
-    private enum ContentKind
-    {
-        Zeros,
-        Stamp,
-        Garbage,
-    }
-
-    private readonly record struct SectorContent(ContentKind Kind, int FileId, long FileSector, int Gen);
-
     // A data write the test made: file, sector of the file, generation (0 for zeros), and the
     // log entry that put it on the disk sector.
     private readonly record struct Intent(int FileId, long FileSector, int Gen, int EntryIndex);
@@ -701,7 +651,7 @@ public class FileCrashTests
                 {
                     if (f.Content.TryGetValue(firstSector + i, out var gen))
                     {
-                        Stamp(data.AsSpan(i * SectorSize, SectorSize), f.Id, firstSector + i, gen);
+                        SectorStamp.Write(data.AsSpan(i * SectorSize, SectorSize), StampMagic, f.Id, firstSector + i, gen);
                     }
                 }
 
@@ -847,22 +797,22 @@ public class FileCrashTests
                 {
                     var fileSector = (long)(e.FileBlock * _spb) + i;
                     var diskSector = (e.DiskBlock * _spb) + (ulong)i;
-                    var c = Decode(data.AsSpan(i * SectorSize, SectorSize));
+                    var c = SectorStamp.Read(data.AsSpan(i * SectorSize, SectorSize), StampMagic);
                     var at = $"{where}: file {label}, sector {fileSector} (disk sector {diskSector}, {(fileSector * SectorSize < size ? "inside" : "past")} its size {size})";
-                    if (c.Kind == ContentKind.Garbage)
+                    if (c.Kind == SectorKind.Garbage)
                     {
                         report.Add($"{at}: (b) a written extent holds data that no file wrote (metadata or a torn stamp)");
                         continue;
                     }
 
-                    if (c.Kind == ContentKind.Stamp && (c.FileId != id || c.FileSector != fileSector))
+                    if (c.Kind == SectorKind.Stamp && (c.FileId != id || c.FileSector != fileSector))
                     {
                         var whose = _w.Labels.TryGetValue(c.FileId, out var other) ? other : "?";
                         report.Add($"{at}: (b) holds file {whose}'s data for its sector {c.FileSector} (generation {c.Gen})");
                         continue;
                     }
 
-                    var gen = c.Kind == ContentKind.Zeros ? 0 : c.Gen;
+                    var gen = c.Kind == SectorKind.Zeros ? 0 : c.Gen;
                     var history = _w.Intents.GetValueOrDefault(diskSector) ?? [];
                     var source = history.LastOrDefault(x => x.EntryIndex < crashAt && x.FileId == id && x.FileSector == fileSector && x.Gen == gen);
                     if (source == default)

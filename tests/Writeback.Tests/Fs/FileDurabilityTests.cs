@@ -1023,22 +1023,22 @@ public class FileDurabilityTests
         // generation the sector had at the last op that made it durable or since.
         for (long s = 0; s * SectorSize < size; s++)
         {
-            var c = Decode(data.AsSpan((int)(s * SectorSize), (int)Math.Min(SectorSize, size - (s * SectorSize))));
+            var c = SectorStamp.Read(data.AsSpan((int)(s * SectorSize), (int)Math.Min(SectorSize, size - (s * SectorSize))), StampMagic);
             var at = $"{where}, sector {s} (size {size})";
-            if (c.Kind == ContentKind.Garbage)
+            if (c.Kind == SectorKind.Garbage)
             {
                 report.Add($"{at}: holds data no file wrote (metadata, stale blocks or a torn stamp)");
                 continue;
             }
 
-            if (c.Kind == ContentKind.Stamp && (c.FileId != f.Id || c.FileSector != s))
+            if (c.Kind == SectorKind.Stamp && (c.FileId != f.Id || c.FileSector != s))
             {
                 var whose = w.Files.FirstOrDefault(x => x.Id == c.FileId)?.Name ?? "?";
                 report.Add($"{at}: holds file {whose}'s data for its sector {c.FileSector} (generation {c.Gen})");
                 continue;
             }
 
-            var gen = c.Kind == ContentKind.Zeros ? 0 : c.Gen;
+            var gen = c.Kind == SectorKind.Zeros ? 0 : c.Gen;
             var floor = returned;
             while (floor > 0 && !(ops[floor].End <= crashAt && ops[floor].CoverFrom <= s && s < ops[floor].CoverTo))
             {
@@ -1059,55 +1059,6 @@ public class FileDurabilityTests
 
         static string Describe(int gen) => gen == 0 ? "zeros" : $"generation {gen}";
     }
-
-    private static void Stamp(Span<byte> sector, int fileId, long fileSector, int gen)
-    {
-        BinaryPrimitives.WriteUInt32LittleEndian(sector, StampMagic);
-        BinaryPrimitives.WriteInt32LittleEndian(sector[4..], fileId);
-        BinaryPrimitives.WriteInt64LittleEndian(sector[8..], fileSector);
-        BinaryPrimitives.WriteInt32LittleEndian(sector[16..], gen);
-        for (var i = 20; i < SectorSize; i++)
-        {
-            sector[i] = Filler(fileId, fileSector, gen, i);
-        }
-    }
-
-    private static byte Filler(int fileId, long fileSector, int gen, int i) => (byte)((fileId * 31) + (fileSector * 7) + (gen * 13) + i);
-
-    private static SectorContent Decode(ReadOnlySpan<byte> sector)
-    {
-        if (!sector.ContainsAnyExcept((byte)0))
-        {
-            return new SectorContent(ContentKind.Zeros, 0, 0, 0);
-        }
-
-        if (sector.Length < SectorSize || BinaryPrimitives.ReadUInt32LittleEndian(sector) != StampMagic)
-        {
-            return new SectorContent(ContentKind.Garbage, 0, 0, 0);
-        }
-
-        var fileId = BinaryPrimitives.ReadInt32LittleEndian(sector[4..]);
-        var fileSector = BinaryPrimitives.ReadInt64LittleEndian(sector[8..]);
-        var gen = BinaryPrimitives.ReadInt32LittleEndian(sector[16..]);
-        for (var i = 20; i < SectorSize; i++)
-        {
-            if (sector[i] != Filler(fileId, fileSector, gen, i))
-            {
-                return new SectorContent(ContentKind.Garbage, fileId, fileSector, gen);
-            }
-        }
-
-        return new SectorContent(ContentKind.Stamp, fileId, fileSector, gen);
-    }
-
-    private enum ContentKind
-    {
-        Zeros,
-        Stamp,
-        Garbage,
-    }
-
-    private readonly record struct SectorContent(ContentKind Kind, int FileId, long FileSector, int Gen);
 
     /// <summary>One operation on a file: its log entries [Start, End), the file as the model has
     /// it afterwards (sector → generation, absent = zeros; size), and what it made durable when it
@@ -1280,9 +1231,9 @@ public class FileDurabilityTests
                 Assert.Equal(f.Size, read);
                 for (long s = 0; s * SectorSize < f.Size; s++)
                 {
-                    var c = Decode(data.AsSpan((int)(s * SectorSize), SectorSize));
+                    var c = SectorStamp.Read(data.AsSpan((int)(s * SectorSize), SectorSize), StampMagic);
                     var gen = f.Content.GetValueOrDefault(s);
-                    Assert.True(gen == 0 ? c.Kind == ContentKind.Zeros : c is { Kind: ContentKind.Stamp } && c.FileId == f.Id && c.FileSector == s && c.Gen == gen, $"live /{f.Name} sector {s}: {c}, model generation {gen}");
+                    Assert.True(gen == 0 ? c.Kind == SectorKind.Zeros : c is { Kind: SectorKind.Stamp } && c.FileId == f.Id && c.FileSector == s && c.Gen == gen, $"live /{f.Name} sector {s}: {c}, model generation {gen}");
                 }
             }
         }
@@ -1316,7 +1267,7 @@ public class FileDurabilityTests
             var data = new byte[length];
             for (var i = 0; i < length / SectorSize; i++)
             {
-                Stamp(data.AsSpan(i * SectorSize, SectorSize), f.Id, (pos / SectorSize) + i, gen);
+                SectorStamp.Write(data.AsSpan(i * SectorSize, SectorSize), StampMagic, f.Id, (pos / SectorSize) + i, gen);
             }
 
             return data;
