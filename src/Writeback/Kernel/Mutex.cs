@@ -15,11 +15,15 @@ public sealed class Mutex : ILockdepMap
     private LockClass? _class;
     private Machine? _classMachine;
 
+    // What a sleeper waits for, made once rather than on every acquisition.
+    private readonly string _lockWhat;
+
     /// <summary>Creates a mutex of the given class.</summary>
     public Mutex(LockClassKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
         Key = key;
+        _lockWhat = "mutex_lock " + key.Name;
         Address = 0xffff888100000000UL + ((ulong)Interlocked.Increment(ref s_nextAddress) * 0x40UL);
     }
 
@@ -60,7 +64,7 @@ public sealed class Mutex : ILockdepMap
             {
                 Bug.Fail($"mutex_lock: {Key.Name} already held by {t} (recursive locking)");
             }
-            _wait.WaitLocked(() => Interlocked.CompareExchange(ref _owner, t, null) is null, exclusive: true, "mutex_lock " + Key.Name);
+            _wait.WaitLocked(() => Interlocked.CompareExchange(ref _owner, t, null) is null, exclusive: true, _lockWhat);
         }
 
         SleepingLockCore.Acquired(t, cls, read: false, start, contended, site);

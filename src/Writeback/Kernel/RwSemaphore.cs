@@ -20,10 +20,16 @@ public sealed class RwSemaphore : ILockdepMap
     private Machine? _classMachine;
 
     /// <summary>Creates a semaphore of the given class.</summary>
+    // What a sleeper waits for, made once rather than on every acquisition.
+    private readonly string _downReadWhat;
+    private readonly string _downWriteWhat;
+
     public RwSemaphore(LockClassKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
         Key = key;
+        _downReadWhat = "down_read " + key.Name;
+        _downWriteWhat = "down_write " + key.Name;
         Address = 0xffff888200000000UL + ((ulong)Interlocked.Increment(ref s_nextAddress) * 0x40UL);
     }
 
@@ -67,7 +73,7 @@ public sealed class RwSemaphore : ILockdepMap
 
             contended = true;
             return false;
-        }, exclusive: false, "down_read " + Key.Name);
+        }, exclusive: false, _downReadWhat);
         SleepingLockCore.Acquired(t, cls, read: true, start, contended, site);
     }
 
@@ -120,7 +126,7 @@ public sealed class RwSemaphore : ILockdepMap
 
             contended = true;
             return false;
-        }, exclusive: false, "down_write " + Key.Name);
+        }, exclusive: false, _downWriteWhat);
         SleepingLockCore.Acquired(t, cls, read: false, start, contended, site);
         _writeAcquiredAtNs = t.Cpu!.Now;
     }
