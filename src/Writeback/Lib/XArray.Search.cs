@@ -23,8 +23,17 @@ public sealed partial class XArray<T>
             }
 
             // Each entry's extent is read before it is yielded: the caller may change the array
-            // meanwhile, and the walk must go on after the entry as it was, never before it.
+            // meanwhile, and the walk must go on after the entry as it was, never before it. A
+            // store writes the canonical slot before the siblings, so if the canonical slot still
+            // holds the entry after its siblings were read, they were read whole; if not, the
+            // entry went while they were read: look again from here.
             var firstRun = RunLength(node, slot);
+            if (!ReferenceEquals(Volatile.Read(ref node.Slots[slot]), found))
+            {
+                found = FindCore(ref index, max, mark, raw: false, out node, out slot);
+                continue;
+            }
+
             yield return (index, Unsafe.As<T>(found));
             if (node.Shift != 0)
             {
@@ -71,6 +80,13 @@ public sealed partial class XArray<T>
                 }
 
                 var run = RunLength(node, i);
+                if (!ReferenceEquals(Volatile.Read(ref node.Slots[i]), e))
+                {
+                    // Replaced while its extent was read (see above): read the slot again.
+                    i--;
+                    continue;
+                }
+
                 yield return (at, Unsafe.As<T>(e));
                 i += run - 1;
             }
