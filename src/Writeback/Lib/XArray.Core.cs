@@ -210,6 +210,12 @@ public sealed partial class XArray<T>
             {
                 off = sibling.SiblingOffset;
                 e = Volatile.Read(ref n.Slots[off]);
+                if (e is XaNode)
+                {
+                    // The entry went and a node took its slot while we hopped: that node covers
+                    // the canonical slot's range, not ours. Start again from the head.
+                    goto restart;
+                }
             }
 
             node = n;

@@ -109,6 +109,13 @@ public sealed partial class XArray<T>
                     {
                         // A covered slot of a multi-index entry: the entry is in its canonical slot.
                         e = Volatile.Read(ref Unsafe.Add(ref slots, internalEntry.SiblingOffset));
+                        if (e is XaNode)
+                        {
+                            // The entry went and a smaller one's node took its slot while we
+                            // hopped: the walk starts again from the head.
+                            break;
+                        }
+
                         if (e is not XaInternal)
                         {
                             return Unsafe.As<T>(e);
