@@ -202,7 +202,7 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     /// <inheritdoc/>
     /// <remarks>Kernel: xfs_dio_write_end_io(): i_size first, then the conversion and on-disk
     /// size in one transaction.</remarks>
-    public Errno WriteEndIo(long offset, long length, bool unwritten)
+    public Errno WriteEndIo(long offset, long length)
     {
         if (offset + length > Inode.Size)
         {

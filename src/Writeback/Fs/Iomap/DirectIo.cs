@@ -117,7 +117,7 @@ public sealed class DirectIo
         var err = Error;
         if (err == Errno.None && IsWrite && (Flags & (DioFlags.Unwritten | DioFlags.ExtendSize)) != 0)
         {
-            err = Ops.WriteEndIo(Offset, Length, (Flags & DioFlags.Unwritten) != 0);
+            err = Ops.WriteEndIo(Offset, Length);
         }
 
         // Invalidation sleeps: an inline completion in an interrupt was chosen because no page

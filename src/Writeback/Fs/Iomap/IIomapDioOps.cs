@@ -16,7 +16,7 @@ public interface IIomapDioOps
 
     /// <summary>A direct write's metadata work once its data is on disk: convert unwritten
     /// blocks, raise i_size and the on-disk size. Context: Process context. May sleep.</summary>
-    Errno WriteEndIo(long offset, long length, bool unwritten);
+    Errno WriteEndIo(long offset, long length);
 
     /// <summary>Makes bytes [<paramref name="start"/>, <paramref name="end"/>) durable (fsync of the
     /// range; <paramref name="dataOnly"/> for O_DSYNC). Context: Process context. May sleep.</summary>

@@ -14,6 +14,9 @@ namespace Writeback.Fs.Iomap;
 /// the smallest order. Context: Process context. May sleep.</remarks>
 public static class IomapBufferedIo
 {
+    // The first page index of the smallest-order folio that holds byte `pos`.
+    private static ulong FolioIndex(long pos, int order) => (ulong)(pos / ((long)Folio.PageSize << order)) << order;
+
     /// <summary>The largest folio a write creates: 64 KiB.</summary>
     public const int MaxFolioOrder = 4;
 
@@ -70,10 +73,9 @@ public static class IomapBufferedIo
         var size = inode.Size;
         var end = Math.Min(pos + destination.Length, size);
         var order = FolioOrder(inode.BlockSize);
-        var folioBytes = Folio.PageSize << order;
         while (pos < end)
         {
-            var index = (ulong)(pos / folioBytes) << order;
+            var index = FolioIndex(pos, order);
             var folio = inode.Mapping.GetFolio(index);
             if (folio is null || !folio.Test(FolioFlags.Uptodate))
             {
@@ -138,7 +140,7 @@ public static class IomapBufferedIo
             {
                 var order = FolioOrder(inode.BlockSize);
                 var folioBytes = (long)Folio.PageSize << order;
-                var index = (ulong)(pos / folioBytes) << order;
+                var index = FolioIndex(pos, order);
                 var n = (int)Math.Min(chunkEnd - pos, folioBytes - (pos % folioBytes));
                 if (iomap.Type is IomapType.Hole or IomapType.Unwritten)
                 {
@@ -254,9 +256,8 @@ public static class IomapBufferedIo
     private static Errno Readahead(IIomapInode inode, ulong index, ReadaheadState readahead)
     {
         var order = FolioOrder(inode.BlockSize);
-        var folioBytes = (long)Folio.PageSize << order;
         var window = readahead.Miss(index, 1 << order);
-        var lastIndex = (ulong)((inode.Size - 1) / folioBytes) << order;
+        var lastIndex = FolioIndex(inode.Size - 1, order);
         for (var i = 0; i < window; i++)
         {
             var at = index + ((ulong)i << order);
@@ -295,8 +296,7 @@ public static class IomapBufferedIo
     {
         written = 0;
         var order = FolioOrder(inode.BlockSize);
-        var folioBytes = (long)Folio.PageSize << order;
-        var index = (ulong)(pos / folioBytes) << order;
+        var index = FolioIndex(pos, order);
         var folio = LockedFolio(inode, index, out var err, LargeOrder(index, order, pos + Math.Min(data.Length, iomap.End - pos)));
         if (folio is null)
         {
