@@ -57,12 +57,19 @@ public static partial class FioJobFile
         ["kb_base"] = FioOptionKind.Choice("1000", "1024"),
     };
 
-    /// <summary>Reads the job file at <paramref name="path"/>.</summary>
+    /// <summary>The section that holds the model's own options (<see cref="Running.WbsimOptions"/>).</summary>
+    public const string ModelSection = "wbsim";
+
+    /// <summary>Reads the jobs of the job file at <paramref name="path"/>.</summary>
     /// <exception cref="JobFileException">The file, or one it includes, is not valid.</exception>
-    public static IReadOnlyList<FioJob> Load(string path, Func<string, string?>? environment = null)
+    public static IReadOnlyList<FioJob> Load(string path, Func<string, string?>? environment = null) => LoadFile(path, environment).Jobs;
+
+    /// <summary>Reads the job file at <paramref name="path"/>: its jobs and its <c>[wbsim]</c> options.</summary>
+    /// <exception cref="JobFileException">The file, or one it includes, is not valid.</exception>
+    public static JobFile LoadFile(string path, Func<string, string?>? environment = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return Parse(ReadFile(path, path, 0), path, environment, p => ReadFile(p, path, 0));
+        return ParseFile(ReadFile(path, path, 0), path, environment, p => ReadFile(p, path, 0));
     }
 
     /// <summary>Reads job-file <paramref name="text"/> named <paramref name="file"/>.</summary>
@@ -71,7 +78,12 @@ public static partial class FioJobFile
     /// <param name="environment">Looks up <c>${NAME}</c>; the process environment when null.</param>
     /// <param name="readInclude">Reads an included file; the file system when null.</param>
     /// <exception cref="JobFileException">The text, or a file it includes, is not valid.</exception>
-    public static IReadOnlyList<FioJob> Parse(string text, string file, Func<string, string?>? environment = null, Func<string, string>? readInclude = null)
+    public static IReadOnlyList<FioJob> Parse(string text, string file, Func<string, string?>? environment = null, Func<string, string>? readInclude = null) =>
+        ParseFile(text, file, environment, readInclude).Jobs;
+
+    /// <summary>Reads job-file <paramref name="text"/> named <paramref name="file"/>: its jobs and its <c>[wbsim]</c> options.</summary>
+    /// <exception cref="JobFileException">The text, or a file it includes, is not valid.</exception>
+    public static JobFile ParseFile(string text, string file, Func<string, string?>? environment = null, Func<string, string>? readInclude = null)
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(file);
@@ -83,7 +95,7 @@ public static partial class FioJobFile
             throw new JobFileException(file, 0, null, "no job section: a job file needs at least one [name] section besides [global]");
         }
 
-        return state.Jobs;
+        return new JobFile(file, state.Jobs, state.Wbsim);
     }
 
     /// <summary>Bytes of a size value as fio reads it: a number with an optional unit prefix

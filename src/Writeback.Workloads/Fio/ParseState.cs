@@ -7,6 +7,7 @@ internal sealed class ParseState(Func<string, string?> environment, Func<string,
     private readonly Dictionary<string, FioOptionValue> _global = new(StringComparer.Ordinal);
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private Dictionary<string, FioOptionValue>? _job;
+    private bool _inWbsim;
     private (string Name, string File, int Line) _section;
 
     public Func<string, string?> Environment { get; } = environment;
@@ -15,10 +16,14 @@ internal sealed class ParseState(Func<string, string?> environment, Func<string,
 
     public List<FioJob> Jobs { get; } = [];
 
+    /// <summary>The options of the [wbsim] sections, in order.</summary>
+    public List<FioOptionValue> Wbsim { get; } = [];
+
     public void StartSection(string name, string file, int line)
     {
         FinishJob();
-        if (name == "global")
+        _inWbsim = name == FioJobFile.ModelSection;
+        if (name == "global" || _inWbsim)
         {
             return;
         }
@@ -34,6 +39,17 @@ internal sealed class ParseState(Func<string, string?> environment, Func<string,
 
     public void Set(FioOptionValue option)
     {
+        if (_inWbsim)
+        {
+            if (!Running.WbsimOptions.Table.Any(t => t.Name == option.Name))
+            {
+                throw new JobFileException(option.File, option.Line, option.Name, $"not a [{FioJobFile.ModelSection}] option (they are: {string.Join(", ", Running.WbsimOptions.Table.Select(t => t.Name))})");
+            }
+
+            Wbsim.Add(option);
+            return;
+        }
+
         if (!FioJobFile.Options.ContainsKey(option.Name))
         {
             throw new JobFileException(option.File, option.Line, option.Name, "not an option this tool supports (see the README's table of fio options)");

@@ -60,6 +60,16 @@ public sealed class BlockLayer
         return sum.ToStats();
     }
 
+    /// <summary>Forgets the facility's counters, so that figures cover what follows. Call when no
+    /// bio is completing.</summary>
+    public void ResetStats()
+    {
+        for (var cpu = 0; cpu < _counters.Count; cpu++)
+        {
+            _counters[cpu].Clear();
+        }
+    }
+
     /// <summary>For a bio's end_io that decides at completion time: in a context where the
     /// callback may not sleep, flags the bio, queues it to the worker (which runs the callback
     /// again) and returns true; otherwise — including when re-run from the worker — returns false
@@ -207,6 +217,13 @@ public sealed class BlockLayer
             RemoteDrains += o.RemoteDrains;
             BatchSizes.Add(o.BatchSizes);
             DeferralLatencyNs.Add(o.DeferralLatencyNs);
+        }
+
+        public void Clear()
+        {
+            Deferred = Inline = InlineAtomic = WorkerRuns = DrainedByHotplug = ForeignDrains = RemoteDrains = 0;
+            BatchSizes.Clear();
+            DeferralLatencyNs.Clear();
         }
 
         public BioCompletionStats ToStats() => new(Deferred, Inline, InlineAtomic, WorkerRuns, DrainedByHotplug, ForeignDrains, RemoteDrains, BatchSizes, DeferralLatencyNs);

@@ -24,6 +24,7 @@ public sealed class FileSystem
         Meta = meta;
         Cache = cache;
         Bdi = cache.CreateBackingDevice(meta.Device.Name);
+        Stats = new FsStats(cache.Machine);
         meta.Evicting = inode => inode.Aops?.Mapping.TruncatePages(0);
         if (Mode == CompletionMode.Irq)
         {
@@ -49,7 +50,7 @@ public sealed class FileSystem
     public CompletionMode Mode => Cache.Options.Mode;
 
     /// <summary>Counters of the I/O paths.</summary>
-    public FsStats Stats { get; } = new();
+    public FsStats Stats { get; }
 
     /// <summary>The buffered-write completion workqueue (xfs-conv): made at mount in IRQ mode;
     /// in task mode, where nothing is queued on it, only if something asks for it.</summary>

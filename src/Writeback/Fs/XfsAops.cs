@@ -237,8 +237,14 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     public void DioBegin() => Interlocked.Increment(ref _dioCount);
 
     /// <inheritdoc/>
-    public void DioEnd()
+    public void DioEnd(DirectIo dio)
     {
+        ArgumentNullException.ThrowIfNull(dio);
+        if (dio.DeviceDoneNs > 0)
+        {
+            FileSystem.Stats.RecordCompletion(direct: true, FileSystem.Cache.Machine.NowNs - dio.DeviceDoneNs);
+        }
+
         if (Interlocked.Decrement(ref _dioCount) == 0)
         {
             _dioWait.WakeUpAll();
@@ -288,11 +294,12 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     private static Errno ToErrno(Bio bio) => bio.Status == BlkStatus.Ok ? Errno.None : bio.Status.ToErrno();
 
     // ioend_writeback_end_bio: no metadata to change; ends writeback wherever it runs.
-    private static void EndBio(Bio bio)
+    private void EndBio(Bio bio)
     {
         var ioend = (Ioend)bio.Private!;
         ioend.Error = ToErrno(bio);
         ioend.FinishBuffered();
+        RecordCompletion(ioend);
     }
 
     // Task mode: the flagged bio's end-io runs in task context, so the transaction runs here.
@@ -307,6 +314,7 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
         ioend.Error = ToErrno(bio);
         EndIoend(ioend);
         ioend.FinishBuffered();
+        RecordCompletion(ioend);
     }
 
     // IRQ mode (xfs_end_bio): queue the ioend on the inode and kick the completion work.
@@ -342,7 +350,16 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
         {
             EndIoend(ioend);
             ioend.FinishBuffered();
+            RecordCompletion(ioend);
             Context.CondResched();
+        }
+    }
+
+    private void RecordCompletion(Ioend ioend)
+    {
+        if (ioend.Bio is { CompletedNs: > 0 } bio)
+        {
+            FileSystem.Stats.RecordCompletion(direct: false, FileSystem.Cache.Machine.NowNs - bio.CompletedNs);
         }
     }
 

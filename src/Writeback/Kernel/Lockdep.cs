@@ -28,6 +28,17 @@ public sealed class Lockdep
     /// <summary>True while validation runs (it stops after the first report).</summary>
     public bool IsValidating => _debugLocks;
 
+    /// <summary>Forgets every class's lock statistics, so that figures cover what follows
+    /// (echo 0 &gt; /proc/lock_stat). Call when no lock is being taken or released.</summary>
+    /// <remarks>Kernel: lock_stat_write() → clear_lock_stats() for every class.</remarks>
+    public void ClearLockStats()
+    {
+        foreach (var c in Classes)
+        {
+            c.ClearStats();
+        }
+    }
+
     /// <summary>Every lock class the machine has seen.</summary>
     public IReadOnlyList<LockClass> Classes
     {

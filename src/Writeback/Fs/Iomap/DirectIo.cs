@@ -14,6 +14,7 @@ public sealed class DirectIo
     private readonly Completion _done = new();
     private int _refs = 1;
     private int _error;
+    private long _deviceDoneNs;
 
     internal DirectIo(IIomapInode inode, IIomapDioOps ops, long offset, int length, bool write, Action<Errno, long>? onComplete)
     {
@@ -48,6 +49,17 @@ public sealed class DirectIo
 
     /// <summary>Whether the caller waits (no completion callback).</summary>
     public bool IsSync => _onComplete is null;
+
+    /// <summary>When the device completed the last of its bios (machine clock, ns).</summary>
+    public long DeviceDoneNs => Interlocked.Read(ref _deviceDoneNs);
+
+    internal void RecordDeviceDone(long ns)
+    {
+        long old;
+        while (ns > (old = Interlocked.Read(ref _deviceDoneNs)) && Interlocked.CompareExchange(ref _deviceDoneNs, ns, old) != old)
+        {
+        }
+    }
 
     internal void RecordError(Errno error) => Interlocked.CompareExchange(ref _error, (int)error, 0);
 
@@ -133,7 +145,7 @@ public sealed class DirectIo
             err = Ops.SyncRange(Offset, Offset + Length, dataOnly: (Flags & DioFlags.SyncAll) == 0);
         }
 
-        Ops.DioEnd();
+        Ops.DioEnd(this);
         _onComplete?.Invoke(err, err == Errno.None ? Length : 0);
         return err;
     }

@@ -28,6 +28,7 @@ public interface IIomapDioOps
     /// <summary>inode_dio_begin / inode_dio_end: truncate waits for direct I/O in flight.</summary>
     void DioBegin();
 
-    /// <inheritdoc cref="DioBegin"/>
-    void DioEnd();
+    /// <summary>inode_dio_end: <paramref name="dio"/> has completed (its caller is about to be told);
+    /// the filesystem may record its completion latency from <see cref="DirectIo.DeviceDoneNs"/>.</summary>
+    void DioEnd(DirectIo dio);
 }

@@ -178,6 +178,7 @@ public static class IomapDirectIo
     private static void BioEndIo(Bio bio)
     {
         var dio = (DirectIo)bio.Private!;
+        dio.RecordDeviceDone(bio.CompletedNs);
         if (bio.Status != BlkStatus.Ok)
         {
             dio.RecordError(bio.Status.ToErrno());
