@@ -42,6 +42,7 @@ public static partial class FioJobFile
         ["fdatasync"] = FioOptionKind.Count,
         ["end_fsync"] = FioOptionKind.Bool,
         ["fsync_on_close"] = FioOptionKind.Bool,
+        ["overwrite"] = FioOptionKind.Bool,
         ["fallocate"] = FioOptionKind.Choice("none", "native", "posix", "keep", "truncate", "0", "1"),
         ["runtime"] = FioOptionKind.Seconds,
         ["time_based"] = FioOptionKind.Bool,

@@ -83,9 +83,10 @@ internal static class JobLayout
                 return $"fallocate={spec.Fallocate}: {err}";
             }
 
-            if (spec.Reads)
+            if (spec.Reads || spec.Overwrite)
             {
-                // A read job needs data to read: fio writes the file before the job starts.
+                // A read job needs data to read, and overwrite=1 written blocks to overwrite: fio
+                // writes the file before the job starts.
                 var chunk = new byte[(int)Math.Min(FillChunk, spec.FileSize)];
                 var rng = new Prandom(0x89);
                 for (var i = 0; i + 8 <= chunk.Length; i += 8)

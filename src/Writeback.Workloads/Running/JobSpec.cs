@@ -89,6 +89,9 @@ public sealed record JobSpec
     /// <summary>How files are preallocated: none, native/posix (fallocate, size set), keep (size kept), truncate.</summary>
     public string Fallocate { get; init; } = "native";
 
+    /// <summary>Lay the files out with data before the job, so that writes overwrite written blocks (fio's overwrite=1).</summary>
+    public bool Overwrite { get; init; }
+
     /// <summary>Run time limit (µs; 0 = none).</summary>
     public long RuntimeUs { get; init; }
 
@@ -198,6 +201,7 @@ public sealed record JobSpec
             EndFsync = job.GetBool("end_fsync", false),
             FsyncOnClose = job.GetBool("fsync_on_close", false),
             Fallocate = job.Get("fallocate", "native") switch { "0" => "none", "1" => "posix", var f => f! },
+            Overwrite = job.GetBool("overwrite", false),
             RuntimeUs = Time(job, "runtime", 1_000_000),
             TimeBased = job.GetBool("time_based", false),
             RampTimeUs = Time(job, "ramp_time", 1_000_000),
