@@ -24,7 +24,13 @@ public sealed class Folio
         ArgumentOutOfRangeException.ThrowIfGreaterThan(order, 9);
         Cache = cache;
         Order = order;
+        Serial = cache.NextFolioSerial();
     }
+
+    /// <summary>The folio's allocation number in its cache: what the model hashes where the kernel
+    /// hashes the folio's address (folio_waitqueue()), so that the same seed gives the same
+    /// collisions — an object's identity hash differs from run to run.</summary>
+    internal long Serial { get; }
 
     /// <summary>The page cache the folio belongs to.</summary>
     public PageCache Cache { get; }

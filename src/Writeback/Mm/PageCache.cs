@@ -11,6 +11,7 @@ namespace Writeback.Mm;
 public sealed class PageCache
 {
     private const int WaitTableSize = 256;
+    private long _folioSerial;
     private static readonly LockClassKey s_waitKey = LockClassKey.ForName("&folio_wait_table[i]");
     private static readonly LockClassKey s_lruKey = LockClassKey.ForName("&lruvec->lru_lock");
     private static readonly LockClassKey s_reclaimWaitKey = LockClassKey.ForName("&pgdat->reclaim_wait");
@@ -213,7 +214,9 @@ public sealed class PageCache
         _lruLock.UnlockIrqRestore(flags);
     }
 
-    internal WaitQueueHead WaitQueueOf(Folio folio) => _waitTable[RuntimeHelpers.GetHashCode(folio) & (WaitTableSize - 1)];
+    internal WaitQueueHead WaitQueueOf(Folio folio) => _waitTable[(int)((ulong)folio.Serial * 0x9E3779B97F4A7C15UL >> 56) & (WaitTableSize - 1)];
+
+    internal long NextFolioSerial() => Interlocked.Increment(ref _folioSerial);
 
     /// <summary>Reclaims up to <paramref name="pages"/> pages of clean, unlocked, unreferenced
     /// folios not under writeback, oldest first, giving recently used ones a second chance;
