@@ -10,9 +10,12 @@ public static class DefaultJob
 
     /// <summary>The job file text.</summary>
     public const string Text = """
-        ; wbsim's built-in workload: the two completion paths the designs differ on, together.
+        ; wbsim's built-in workload: the completion paths the designs differ on, together.
         ;  - two buffered writers append into preallocated (unwritten) space with a periodic
-        ;    fdatasync: every ioend needs the unwritten conversion at completion;
+        ;    fdatasync: every ioend needs the unwritten conversion at completion (a workqueue in
+        ;    the IRQ design, inline in task context in the task design);
+        ;  - one buffered writer overwrites written blocks at random: its writeback ends in the
+        ;    interrupt in the IRQ design, taking i_pages there (why that lock is irq-safe today);
         ;  - one asynchronous direct writer overwrites a file at queue depth 8: completions that
         ;    need no work run in the interrupt (IRQ design) or inline in task context (task design).
         [global]
@@ -22,14 +25,20 @@ public static class DefaultJob
 
         [buffered-append]
         rw=write
-        size=8m
+        size=32m
         numjobs=2
         fdatasync=64
         group_reporting=1
 
+        [buffered-overwrite]
+        rw=randwrite
+        size=16m
+        overwrite=1
+        fsync=256
+
         [direct-overwrite]
         rw=randwrite
-        size=8m
+        size=16m
         direct=1
         overwrite=1
         ioengine=libaio

@@ -110,6 +110,7 @@ internal sealed class JobInstance
             }
         }
 
+        _shared.BeforeVerify?.Invoke(_fs, _spec, _index);
         Verify();
         foreach (var f in _files)
         {
@@ -354,16 +355,13 @@ internal sealed class JobInstance
         }
     }
 
+    // fio sleeps for thinktime with usleep(), an hrtimer: the model raises a timer interrupt on
+    // this CPU after the time and sleeps until it fires.
     private void Think(long ns)
     {
-        if (ns >= _machine.JiffyNs)
-        {
-            _machine.ScheduleTimeout((ulong)(ns / _machine.JiffyNs));
-        }
-        else
-        {
-            Context.Ndelay(ns);
-        }
+        var done = new Completion();
+        _machine.RaiseIrqIn(ns, Context.RawSmpProcessorId, "hrtimer", done.Complete);
+        done.WaitForCompletion();
     }
 
     private void Fail(Errno err, string what)
@@ -389,6 +387,8 @@ internal sealed class JobInstance
         /// <summary>The generation last written at each block offset (verify only).</summary>
         public Dictionary<long, long> Written { get; } = [];
 
+        // Sequential I/O walks the file from offset= and wraps; random I/O visits every unit of the
+        // smaller block size once per pass in a seeded order (fio's random map).
         public long NextOffset(int bs, bool random, Prandom rng)
         {
             if (!random)
@@ -403,9 +403,10 @@ internal sealed class JobInstance
                 return at;
             }
 
+            var unit = Math.Min(spec.ReadBlockSize, spec.WriteBlockSize);
             if (_order is null || _next == _order.Length)
             {
-                var blocks = Math.Max(1, (spec.FileSize - spec.Offset) / bs);
+                var blocks = Math.Max(1, (spec.FileSize - spec.Offset) / unit);
                 _order = new long[blocks];
                 for (var i = 0L; i < blocks; i++)
                 {
@@ -421,7 +422,7 @@ internal sealed class JobInstance
                 _next = 0;
             }
 
-            return spec.Offset + (_order[_next++] * bs);
+            return spec.Offset + (_order[_next++] * unit);
         }
     }
 }

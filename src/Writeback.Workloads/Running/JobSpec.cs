@@ -165,6 +165,7 @@ public sealed record JobSpec
         }
 
         var fileName = job.Get("filename");
+        var files = fileName is null ? nrfiles : 1; // fio: a filename= list sets the file count
         var directory = job.Get("directory", "/")!;
         var spec = new JobSpec
         {
@@ -184,10 +185,10 @@ public sealed record JobSpec
                 : job.Options.ContainsKey("rwmixwrite") ? 100 - (int)job.GetNumber("rwmixwrite", 50) : 50,
             ReadBlockSize = (int)readBs,
             WriteBlockSize = (int)writeBs,
-            Size = size == 0 ? filesize * nrfiles : size,
-            FileSize = filesize == 0 ? size / nrfiles : filesize,
+            Size = size == 0 ? filesize * files : size,
+            FileSize = filesize == 0 ? size / files : filesize,
             Offset = job.GetSize("offset", 0),
-            NrFiles = fileName is null ? nrfiles : 1,
+            NrFiles = files,
             FileName = fileName,
             Directory = directory.StartsWith('/') ? directory : "/" + directory,
             NumJobs = (int)job.GetNumber("numjobs", 1),

@@ -64,6 +64,15 @@ public sealed class ModelReport
     /// <summary>Interrupts-off time by cause (model addition).</summary>
     public required string IrqsOffSummaryText { get; init; }
 
+    /// <summary>The i_pages lock's hold times (write side), for distributions and plots.</summary>
+    public Lib.LatencyHistogram PagesHoldHistogram { get; init; } = new();
+
+    /// <summary>Every completion latency (see <see cref="CompletionLatency"/>).</summary>
+    public Lib.LatencyHistogram CompletionHistogram { get; init; } = new();
+
+    /// <summary>Every interrupts-off span's length.</summary>
+    public Lib.LatencyHistogram IrqsOffHistogram { get; init; } = new();
+
     /// <summary>The i_pages entry (write side), if the lock was taken.</summary>
     public LockStatEntry? Pages => LockStat.FirstOrDefault(e => e.ClassName == PagesClassName && !e.IsRead);
 }

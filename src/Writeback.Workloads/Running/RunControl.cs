@@ -16,4 +16,8 @@ public sealed class RunControl
 
     /// <summary>The instruments to record I/O on, or null.</summary>
     public WritebackMetrics? Metrics { get; init; }
+
+    /// <summary>Tests: runs in a job instance's task after its I/O and before its verify phase
+    /// (the filesystem, the job, the instance), to prove verify catches a block that is wrong.</summary>
+    internal Action<Fs.FileSystem, JobSpec, int>? BeforeVerify { get; init; }
 }

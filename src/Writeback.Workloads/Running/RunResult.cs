@@ -30,6 +30,9 @@ public sealed class RunResult
     /// <summary>Why the machine stopped, if it failed (a lockdep report with lockdep=fail, a kernel BUG).</summary>
     public required string? Failure { get; init; }
 
+    /// <summary>The whole failure message (the machine's state and the task's stack), or null.</summary>
+    public string? FailureDetail { get; init; }
+
     /// <summary>Verify errors over all jobs.</summary>
     public long VerifyErrors => Jobs.Sum(j => j.VerifyErrors);
 

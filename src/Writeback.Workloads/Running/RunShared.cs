@@ -12,6 +12,8 @@ internal sealed class RunShared(RunControl control, string design, long bytesPla
 
     public WritebackMetrics? Metrics => control.Metrics;
 
+    public Action<Fs.FileSystem, JobSpec, int>? BeforeVerify => control.BeforeVerify;
+
     /// <summary>Marks the start of the job phase.</summary>
     public void Start() => _startNs = machineNow();
 

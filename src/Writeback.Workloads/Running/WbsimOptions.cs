@@ -31,7 +31,7 @@ public sealed record WbsimOptions
         ("dirty_background_bytes", "a size", "vm.dirty_background_bytes"),
         ("disk", "mem, file", "mem: a RAM-backed simulated disk; file: backed by disk_file"),
         ("disk_file", "a path", "the image file with disk=file (created, or reused if the size matches)"),
-        ("disk_size", "a size", "device capacity (1g unless set; grown to fit the jobs)"),
+        ("disk_size", "a size", "device capacity (by default the jobs' files plus a quarter plus 64 MiB; never less than that)"),
         ("quantum", "a time", "deterministic engine: how far a CPU may run ahead before a switch (0 = exact)"),
     ];
 
@@ -83,8 +83,9 @@ public sealed record WbsimOptions
     /// <summary>Whether the disk is file-backed.</summary>
     public bool FileDisk { get; init; }
 
-    /// <summary>Device capacity, bytes (grown to fit the jobs).</summary>
-    public long DiskBytes { get; init; } = 1L << 30;
+    /// <summary>Device capacity, bytes; 0 (the default) or anything smaller than the jobs need
+    /// gives the jobs' files plus a quarter plus 64 MiB (mkfs time grows with the device).</summary>
+    public long DiskBytes { get; init; }
 
     /// <summary>The deterministic engine's quantum, ns.</summary>
     public long QuantumNs { get; init; } = 2_000;

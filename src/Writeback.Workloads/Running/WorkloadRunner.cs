@@ -41,6 +41,7 @@ public static class WorkloadRunner
         });
         var state = new RunState(jobs, options, control, m);
         string? failure = null;
+        string? detail = null;
         try
         {
             m.Run(state.Main);
@@ -48,6 +49,7 @@ public static class WorkloadRunner
         catch (MachineFailedException ex)
         {
             failure = ex.Message.Split('\n')[0];
+            detail = ex.ToString();
         }
         finally
         {
@@ -66,6 +68,7 @@ public static class WorkloadRunner
             HostWallMs = Environment.TickCount64 - hostStart,
             Interrupted = control.Cancellation.IsCancellationRequested,
             Failure = failure ?? state.SetupFailure,
+            FailureDetail = detail,
         };
     }
 
@@ -154,6 +157,9 @@ public static class WorkloadRunner
             LockStatPercentilesText = LockStatReport.FormatPercentiles(m),
             IrqsOffText = IrqsOffReport.Format(m),
             IrqsOffSummaryText = IrqsOffReport.FormatSummary(m),
+            PagesHoldHistogram = classes.FirstOrDefault(c => c.Name == ModelReport.PagesClassName)?.Stats.Hold ?? new Lib.LatencyHistogram(),
+            CompletionHistogram = completion,
+            IrqsOffHistogram = m.IrqsOff.Sections,
         };
     }
 
