@@ -29,21 +29,21 @@ public static class CompareReport
         Row(sb, "write bandwidth (MiB/s)", runs, r => Num(r.Groups[0].Write.BytesPerSecond / (1 << 20)));
         Row(sb, "write IOPS", runs, r => Num(r.Groups[0].Write.Iops));
         Row(sb, "read bandwidth (MiB/s)", runs, r => Num(r.Groups[0].Read.BytesPerSecond / (1 << 20)));
-        Row(sb, "write clat p50/p99/max (us)", runs, r => Triple(r.Groups[0].Write.ClatHistogram));
-        Row(sb, "sync latency p50/p99 (us)", runs, r => Pair(r.Groups[0].Sync.Histogram));
-        Row(sb, "completion latency p50 (us)", runs, r => Us(r.Model.CompletionLatency.P50Ns));
-        Row(sb, "completion latency p99 (us)", runs, r => Us(r.Model.CompletionLatency.P99Ns));
-        Row(sb, "completion latency max (us)", runs, r => Us(r.Model.CompletionLatency.MaxNs));
-        Row(sb, "i_pages hold p50 (us)", runs, r => Us(r.Model.Pages?.Hold.P50Ns ?? 0));
-        Row(sb, "i_pages hold p99 (us)", runs, r => Us(r.Model.Pages?.Hold.P99Ns ?? 0));
-        Row(sb, "i_pages hold max (us)", runs, r => Us(r.Model.Pages?.Hold.MaxNs ?? 0));
+        Row(sb, "write clat p50/p99/max", runs, r => Triple(r.Groups[0].Write.ClatHistogram));
+        Row(sb, "sync latency p50/p99", runs, r => Pair(r.Groups[0].Sync.Histogram));
+        Row(sb, "completion latency p50", runs, r => Time(r.Model.CompletionLatency.P50Ns));
+        Row(sb, "completion latency p99", runs, r => Time(r.Model.CompletionLatency.P99Ns));
+        Row(sb, "completion latency max", runs, r => Time(r.Model.CompletionLatency.MaxNs));
+        Row(sb, "i_pages hold p50", runs, r => Time(r.Model.Pages?.Hold.P50Ns ?? 0));
+        Row(sb, "i_pages hold p99", runs, r => Time(r.Model.Pages?.Hold.P99Ns ?? 0));
+        Row(sb, "i_pages hold max", runs, r => Time(r.Model.Pages?.Hold.MaxNs ?? 0));
         Row(sb, "i_pages acquisitions", runs, r => Invariant($"{r.Model.Pages?.Acquisitions ?? 0}"));
-        Row(sb, "i_pages irqs-off total (us)", runs, r => Us(r.Model.IrqsOffByClassNs.GetValueOrDefault(ModelReport.PagesClassName)));
-        Row(sb, "irqs-off total (us)", runs, r => Us(r.Model.IrqsOffTotalNs));
-        Row(sb, "longest irqs-off (us)", runs, r => Us(r.Model.IrqsOff?.DurationNs ?? 0));
+        Row(sb, "i_pages irqs-off total", runs, r => Time(r.Model.IrqsOffByClassNs.GetValueOrDefault(ModelReport.PagesClassName)));
+        Row(sb, "irqs-off total", runs, r => Time(r.Model.IrqsOffTotalNs));
+        Row(sb, "longest irqs-off", runs, r => Time(r.Model.IrqsOff?.DurationNs ?? 0));
         Row(sb, "  its cause", runs, r => Cut(r.Model.IrqsOff?.Cause ?? "-"));
-        Row(sb, "irq latency p99 (us)", runs, r => Us(r.Model.IrqLatency.P99Ns));
-        Row(sb, "irq latency max (us)", runs, r => Us(r.Model.IrqLatency.MaxNs));
+        Row(sb, "irq latency p99", runs, r => Time(r.Model.IrqLatency.P99Ns));
+        Row(sb, "irq latency max", runs, r => Time(r.Model.IrqLatency.MaxNs));
         foreach (var wq in new[] { "ioend", "dio", "buf", "bio_complete" })
         {
             Row(sb, $"workqueue {wq} (queued)", runs, r => Invariant($"{r.Model.Workqueues.GetValueOrDefault(wq).Queued}"));
@@ -56,7 +56,7 @@ public static class CompareReport
         sb.Append('\n');
         foreach (var r in runs.Where(r => r.Model.IrqsOff is not null))
         {
-            sb.Append(Invariant($"longest irqs-off [{r.Options.DesignName}]: {Us(r.Model.IrqsOff!.DurationNs)} us on CPU {r.Model.IrqsOff.Cpu}, {r.Model.IrqsOff.StartSite} -> {r.Model.IrqsOff.EndSite}\n"));
+            sb.Append(Invariant($"longest irqs-off [{r.Options.DesignName}]: {Time(r.Model.IrqsOff!.DurationNs)} on CPU {r.Model.IrqsOff.Cpu}, {r.Model.IrqsOff.StartSite} -> {r.Model.IrqsOff.EndSite}\n"));
         }
 
         foreach (var r in runs.Where(r => r.Failure is not null || r.Model.Reports.Count > 0))
@@ -85,14 +85,9 @@ public static class CompareReport
     private static string Pair(Lib.LatencyHistogram h) =>
         h.Count == 0 ? "-" : Invariant($"{Short(h.Percentile(50))}/{Short(h.Percentile(99))}");
 
-    private static string Short(double ns) => (ns / 1000) switch
-    {
-        >= 100 => Invariant($"{ns / 1000:0}"),
-        >= 10 => Invariant($"{ns / 1000:0.0}"),
-        _ => Invariant($"{ns / 1000:0.00}"),
-    };
+    private static string Short(double ns) => FioTextNumbers.Time((long)ns);
 
-    private static string Us(double ns) => Invariant($"{ns / 1000:0.00}");
+    private static string Time(double ns) => FioTextNumbers.Time((long)ns);
 
     private static string Num(double v) => Invariant($"{v:0.0}");
 

@@ -35,14 +35,14 @@ internal static class FioTextModelSection
             Line(w, "task-completion deferral latency: " + Summary(m.DeferralLatency));
         }
 
-        Line(w, m.IrqLatency.Count == 0 ? "interrupt latency: none" : Inv($"interrupt latency: p99={Us(m.IrqLatency.P99Ns)} max={Us(m.IrqLatency.MaxNs)} (n={m.IrqLatency.Count})"));
+        Line(w, m.IrqLatency.Count == 0 ? "interrupt latency: none" : Inv($"interrupt latency: p99={Time(m.IrqLatency.P99Ns)} max={Time(m.IrqLatency.MaxNs)} (n={m.IrqLatency.Count})"));
         var pagesIrqsOff = m.IrqsOffByClassNs.GetValueOrDefault(ModelReport.PagesClassName);
         Line(w, m.Pages is { } p
-            ? Inv($"i_pages hold: p50={Us(p.Hold.P50Ns)} p99={Us(p.Hold.P99Ns)} max={Us(p.Hold.MaxNs)}, {p.Acquisitions} acquisitions, irqs-off total {Us(pagesIrqsOff)}")
-            : Inv($"i_pages hold: not taken, irqs-off total {Us(pagesIrqsOff)}"));
-        Line(w, Inv($"irqs-off total: {Us(m.IrqsOffTotalNs)}"));
+            ? Inv($"i_pages hold: p50={Time(p.Hold.P50Ns)} p99={Time(p.Hold.P99Ns)} max={Time(p.Hold.MaxNs)}, {p.Acquisitions} acquisitions, irqs-off total {Time(pagesIrqsOff)}")
+            : Inv($"i_pages hold: not taken, irqs-off total {Time(pagesIrqsOff)}"));
+        Line(w, Inv($"irqs-off total: {Time(m.IrqsOffTotalNs)}"));
         Line(w, m.IrqsOff is { } max
-            ? Inv($"longest irqs-off: {Us(max.DurationNs)} on CPU {max.Cpu} ({max.Cause}) {max.StartSite} -> {max.EndSite}")
+            ? Inv($"longest irqs-off: {Time(max.DurationNs)} on CPU {max.Cpu} ({max.Cause}) {max.StartSite} -> {max.EndSite}")
             : "longest irqs-off: none");
         Line(w, "workqueues: " + Workqueues(m));
         Line(w, Inv($"dropbehind folios: removed {m.DropbehindRemoved}, left {m.DropbehindLeft}"));
@@ -64,7 +64,7 @@ internal static class FioTextModelSection
 
     private static string Summary(LatencySummary s) => s.Count == 0
         ? "none"
-        : Inv($"p50={Us(s.P50Ns)} p99={Us(s.P99Ns)} max={Us(s.MaxNs)} (n={s.Count})");
+        : Inv($"p50={Time(s.P50Ns)} p99={Time(s.P99Ns)} max={Time(s.MaxNs)} (n={s.Count})");
 
     // The four the report names, always, then any other workqueue that was used, by name.
     private static string Workqueues(ModelReport m)

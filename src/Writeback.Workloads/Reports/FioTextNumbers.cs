@@ -104,8 +104,15 @@ internal static class FioTextNumbers
         return (us + 999) / 1000;
     }
 
-    /// <summary>Nanoseconds as microseconds with two decimals and the unit: <c>12.34us</c>.</summary>
-    public static string Us(long ns) => Inv($"{ns / 1000.0:F2}us");
+    /// <summary>A duration with the unit that keeps it readable: <c>53ns</c>, <c>12.34us</c>,
+    /// <c>1.25ms</c>, <c>2.00s</c> (the model's times are often below a microsecond).</summary>
+    public static string Time(long ns) => Math.Abs(ns) switch
+    {
+        < 1_000 => Inv($"{ns}ns"),
+        < 1_000_000 => Inv($"{ns / 1e3:F2}us"),
+        < 1_000_000_000 => Inv($"{ns / 1e6:F2}ms"),
+        _ => Inv($"{ns / 1e9:F2}s"),
+    };
 
     /// <summary>The C library's message for <paramref name="err"/> (glibc's strerror() texts).</summary>
     public static string Strerror(Errno err) => err switch

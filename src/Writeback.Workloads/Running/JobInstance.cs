@@ -216,7 +216,11 @@ internal sealed class JobInstance
     private void SubmitAsync(FileState f, long offset, ReadOnlySpan<byte> data)
     {
         Drain(_spec.IoDepth - 1);
-        Result.Depths[Math.Min(_inFlight + 1, Result.Depths.Length - 1)]++;
+        if (_machine.NowNs >= _statsStartNs)
+        {
+            Result.Depths[Math.Min(_inFlight + 1, Result.Depths.Length - 1)]++;
+        }
+
         var t0 = _machine.NowNs;
         long submitted = 0;
         var length = data.Length;
@@ -261,7 +265,7 @@ internal sealed class JobInstance
 
     private void Complete(bool write, long slat, long clat, long bytes, long asked, Errno err)
     {
-        if (!_spec.Async || !_spec.Direct || !write)
+        if ((!_spec.Async || !_spec.Direct || !write) && _machine.NowNs >= _statsStartNs)
         {
             Result.Depths[1]++;
         }

@@ -204,8 +204,8 @@ public class FioTextReportTests
             machine time: 35.000ms (first job start to last job end)
             completion latency (device done -> completion work done): p50=12.34us p99=45.67us max=78.90us (n=2048)
             interrupt latency: p99=2.50us max=4.00us (n=2048)
-            i_pages hold: p50=0.25us p99=1.20us max=9.80us, 6000 acquisitions, irqs-off total 1500.00us
-            irqs-off total: 2000.00us
+            i_pages hold: p50=250ns p99=1.20us max=9.80us, 6000 acquisitions, irqs-off total 1.50ms
+            irqs-off total: 2.00ms
             longest irqs-off: 9.80us on CPU 2 (&mapping->i_pages) __folio_end_writeback+0x40 -> __folio_end_writeback+0x9c
             workqueues: ioend=64/64 dio=0/0 buf=0/0 bio_complete=0/0 writeback=3/2
             dropbehind folios: removed 5, left 1
@@ -306,7 +306,7 @@ public class FioTextReportTests
     public void ModelFigures_AreTheModelReportsOwn()
     {
         var text = FioTextReport.Format(Run(model: Model(completion: new LatencySummary(7, 1, 2, 3, 4_321_000, 5, 6_000_000, 7))));
-        Assert.Equal("completion latency (device done -> completion work done): p50=0.00us p99=4321.00us max=6000.00us (n=7)", LineStarting(text, "completion latency"));
+        Assert.Equal("completion latency (device done -> completion work done): p50=2ns p99=4.32ms max=6.00ms (n=7)", LineStarting(text, "completion latency"));
         Assert.DoesNotContain("task-completion deferral", text, StringComparison.Ordinal);
     }
 
@@ -333,7 +333,7 @@ public class FioTextReportTests
     {
         var model = Model(reports: ["WARNING: inconsistent lock state\nreport one", "report two\n"], withPages: false);
         var text = FioTextReport.Format(Run(model: model));
-        Assert.Equal("i_pages hold: not taken, irqs-off total 1500.00us", LineStarting(text, "i_pages hold:"));
+        Assert.Equal("i_pages hold: not taken, irqs-off total 1.50ms", LineStarting(text, "i_pages hold:"));
         Assert.Equal("lockdep: 2 reports", LineStarting(text, "lockdep:"));
         Assert.EndsWith("\n== lockdep ==\nWARNING: inconsistent lock state\nreport one\nreport two\n", text, StringComparison.Ordinal);
     }
