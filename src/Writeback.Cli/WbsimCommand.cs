@@ -123,7 +123,7 @@ internal static class WbsimCommand
         }
 
         var runs = RunAll(configs, specs, request.JobPath ?? DefaultJob.Name, error, terminal, cancellation);
-        Report(request, runs, output);
+        Report(request, runs, output, error);
         return ExitCode(runs, request.Compare);
     }
 
@@ -179,7 +179,7 @@ internal static class WbsimCommand
         return runs;
     }
 
-    private static void Report(CliRequest request, List<RunResult> runs, TextWriter output)
+    private static void Report(CliRequest request, List<RunResult> runs, TextWriter output, TextWriter error)
     {
         var text = new StringWriter { NewLine = "\n" };
         if (request.Format is "normal" or "both")
@@ -216,7 +216,7 @@ internal static class WbsimCommand
         {
             foreach (var png in PlotWriter.Write(dir, [.. runs.Select(r => PlotData.From(r))]))
             {
-                output.WriteLine($"wbsim: wrote {png}");
+                error.WriteLine($"wbsim: wrote {png}");
             }
         }
     }

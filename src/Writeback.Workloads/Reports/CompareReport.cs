@@ -29,8 +29,11 @@ public static class CompareReport
         Row(sb, "write bandwidth (MiB/s)", runs, r => Num(r.Groups[0].Write.BytesPerSecond / (1 << 20)));
         Row(sb, "write IOPS", runs, r => Num(r.Groups[0].Write.Iops));
         Row(sb, "read bandwidth (MiB/s)", runs, r => Num(r.Groups[0].Read.BytesPerSecond / (1 << 20)));
-        Row(sb, "write clat p50/p99/max", runs, r => Triple(r.Groups[0].Write.ClatHistogram));
-        Row(sb, "sync latency p50/p99", runs, r => Pair(r.Groups[0].Sync.Histogram));
+        Row(sb, "write clat p50", runs, r => Percentile(r.Groups[0].Write.ClatHistogram, 50));
+        Row(sb, "write clat p99", runs, r => Percentile(r.Groups[0].Write.ClatHistogram, 99));
+        Row(sb, "write clat max", runs, r => Percentile(r.Groups[0].Write.ClatHistogram, 100));
+        Row(sb, "sync latency p50", runs, r => Percentile(r.Groups[0].Sync.Histogram, 50));
+        Row(sb, "sync latency p99", runs, r => Percentile(r.Groups[0].Sync.Histogram, 99));
         Row(sb, "completion latency p50", runs, r => Time(r.Model.CompletionLatency.P50Ns));
         Row(sb, "completion latency p99", runs, r => Time(r.Model.CompletionLatency.P99Ns));
         Row(sb, "completion latency max", runs, r => Time(r.Model.CompletionLatency.MaxNs));
@@ -79,13 +82,8 @@ public static class CompareReport
         sb.Append('\n');
     }
 
-    private static string Triple(Lib.LatencyHistogram h) =>
-        h.Count == 0 ? "-" : Invariant($"{Short(h.Percentile(50))}/{Short(h.Percentile(99))}/{Short(h.Max)}");
-
-    private static string Pair(Lib.LatencyHistogram h) =>
-        h.Count == 0 ? "-" : Invariant($"{Short(h.Percentile(50))}/{Short(h.Percentile(99))}");
-
-    private static string Short(double ns) => FioTextNumbers.Time((long)ns);
+    private static string Percentile(Lib.LatencyHistogram h, double p) =>
+        h.Count == 0 ? "-" : FioTextNumbers.Time(p >= 100 ? h.Max : h.Percentile(p));
 
     private static string Time(double ns) => FioTextNumbers.Time((long)ns);
 

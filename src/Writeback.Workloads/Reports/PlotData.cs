@@ -6,15 +6,15 @@ namespace Writeback.Workloads.Reports;
 /// <summary>What <see cref="PlotWriter"/> draws for one run (one design): the model's latency
 /// distributions and the jobs' throughput over time.</summary>
 /// <remarks>Latencies are nanoseconds of the machine's clock, modelled or measured as
-/// <paramref name="TimeBasis"/> says. Timelines hold bytes completed per 10 ms since the jobs' stats
+/// <paramref name="TimeBasis"/> says. Timelines hold bytes completed per millisecond since the jobs' stats
 /// started (after ramp_time), summed over the jobs as <see cref="IoStats.Timeline"/> records them.</remarks>
 /// <param name="Design">The design's name as reports print it (<see cref="WbsimOptions.DesignName"/>).</param>
 /// <param name="TimeBasis">"modelled" or "measured" (<see cref="ModelReport.TimeBasis"/>).</param>
 /// <param name="HoldTime">How long the i_pages lock was held, per acquisition.</param>
 /// <param name="CompletionLatency">Device completion of a bio to its filesystem completion work done.</param>
 /// <param name="IrqsOff">The length of each interrupts-off span.</param>
-/// <param name="WriteTimeline">Bytes written per 10 ms, summed over the jobs.</param>
-/// <param name="ReadTimeline">Bytes read per 10 ms, summed over the jobs.</param>
+/// <param name="WriteTimeline">Bytes written per millisecond, summed over the jobs.</param>
+/// <param name="ReadTimeline">Bytes read per millisecond, summed over the jobs.</param>
 /// <param name="Clat">fio's completion latency (clat) of every I/O, reads and writes together.</param>
 public sealed record PlotData(
     string Design,
@@ -27,7 +27,7 @@ public sealed record PlotData(
     LatencyHistogram Clat)
 {
     /// <summary>Length of one timeline slot (ns), as <see cref="IoStats.Record"/> fills it.</summary>
-    public const long TimelineSlotNs = 10_000_000;
+    public const long TimelineSlotNs = IoStats.TimelineSlotNs;
 
     /// <summary>Everything from <paramref name="run"/>, including the model's distributions.</summary>
     public static PlotData From(RunResult run)

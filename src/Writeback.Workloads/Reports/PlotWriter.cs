@@ -30,8 +30,9 @@ public static class PlotWriter
     /// <summary>Write (and read) throughput over time.</summary>
     public const string ThroughputFile = "throughput.png";
 
-    /// <summary>Timeline slots (10 ms) per throughput point: 100 ms.</summary>
-    private const int SlotsPerThroughputBin = 10;
+    /// <summary>About how many points a throughput line has: the bin is the run's length over
+    /// this, rounded up to 1, 2 or 5 times a power of ten of timeline slots.</summary>
+    private const int ThroughputPoints = 50;
 
     /// <summary>Interrupts-off histogram bins per decade of span length.</summary>
     private const int BinsPerDecade = 10;
@@ -86,7 +87,8 @@ public static class PlotWriter
             paths.Add(Save(plot, full, IrqsOffFile));
         }
 
-        using (var plot = ThroughputChart(runs, "Throughput, MiB/s in 100 ms bins" + suffix))
+        var slotsPerBin = ThroughputBin(runs);
+        using (var plot = ThroughputChart(runs, slotsPerBin, $"Throughput, MiB/s in {FormatBin(slotsPerBin)} bins" + suffix))
         {
             paths.Add(Save(plot, full, ThroughputFile));
         }
@@ -224,8 +226,27 @@ public static class PlotWriter
         return plot;
     }
 
-    // MiB/s per 100 ms bin through the bins' midpoints: writes solid, reads dashed.
-    private static ScottPlot.Plot ThroughputChart(IReadOnlyList<PlotData> runs, string title)
+    // The bin: about ThroughputPoints points over the longest timeline, a 1-2-5 multiple of a slot.
+    private static int ThroughputBin(IReadOnlyList<PlotData> runs)
+    {
+        var slots = runs.Count == 0 ? 0 : runs.Max(r => Math.Max(r.WriteTimeline.Count, r.ReadTimeline.Count));
+        var bin = 1;
+        for (var decade = 1; bin * ThroughputPoints < slots; decade *= 10)
+        {
+            bin = new[] { decade, 2 * decade, 5 * decade, 10 * decade }.First(b => b * ThroughputPoints >= slots || b == 10 * decade);
+        }
+
+        return bin;
+    }
+
+    private static string FormatBin(int slotsPerBin)
+    {
+        var ms = slotsPerBin * PlotData.TimelineSlotNs / 1_000_000.0;
+        return ms >= 1000 ? $"{ms / 1000:0.#} s" : $"{ms:0.#} ms";
+    }
+
+    // MiB/s per bin through the bins' midpoints: writes solid, reads dashed.
+    private static ScottPlot.Plot ThroughputChart(IReadOnlyList<PlotData> runs, int slotsPerBin, string title)
     {
         var plot = NewPlot(title, "time since the jobs' stats start (s)", "throughput (MiB/s)");
         double maxRate = 0, maxSeconds = 0;
@@ -245,7 +266,7 @@ public static class PlotWriter
                     continue;
                 }
 
-                var (xs, ys) = Throughput(timeline);
+                var (xs, ys) = Throughput(timeline, slotsPerBin);
                 var line = AddLine(plot, xs, ys, i);
                 line.LinePattern = pattern;
                 var seconds = timeline.Count * (PlotData.TimelineSlotNs / 1e9);
@@ -266,15 +287,15 @@ public static class PlotWriter
         return plot;
     }
 
-    private static (double[] Xs, double[] Ys) Throughput(IReadOnlyList<long> timeline)
+    private static (double[] Xs, double[] Ys) Throughput(IReadOnlyList<long> timeline, int slotsPerBin)
     {
-        var bins = (timeline.Count + SlotsPerThroughputBin - 1) / SlotsPerThroughputBin;
+        var bins = (timeline.Count + slotsPerBin - 1) / slotsPerBin;
         var xs = new double[bins];
         var ys = new double[bins];
         for (var b = 0; b < bins; b++)
         {
-            var first = b * SlotsPerThroughputBin;
-            var slots = Math.Min(SlotsPerThroughputBin, timeline.Count - first);
+            var first = b * slotsPerBin;
+            var slots = Math.Min(slotsPerBin, timeline.Count - first);
             long bytes = 0;
             for (var s = first; s < first + slots; s++)
             {

@@ -48,7 +48,10 @@ public sealed class IoStats
     /// <summary>I/Os per sampling period.</summary>
     public IReadOnlyList<long> SampleIos => _sampleIos;
 
-    /// <summary>Bytes completed per 10 ms of the run since the job started (for throughput-over-time plots).</summary>
+    /// <summary>Length of one <see cref="Timeline"/> slot: 1 ms.</summary>
+    public const long TimelineSlotNs = 1_000_000;
+
+    /// <summary>Bytes completed per <see cref="TimelineSlotNs"/> since the job's statistics started (for throughput-over-time plots).</summary>
     public List<long> Timeline { get; } = [];
 
     /// <summary>Records one completed I/O.</summary>
@@ -76,7 +79,7 @@ public sealed class IoStats
         var lat = Math.Max(0, slatNs) + clatNs;
         Lat.Record(lat);
         LatHistogram.Record(lat);
-        var slot = (int)Math.Min(sinceStartNs / 10_000_000, 1_000_000);
+        var slot = (int)Math.Min(sinceStartNs / TimelineSlotNs, 10_000_000);
         while (Timeline.Count <= slot)
         {
             Timeline.Add(0);

@@ -30,9 +30,9 @@ public sealed record WbsimOptions
         ("dirty_bytes", "a size", "vm.dirty_bytes (overrides dirty_ratio)"),
         ("dirty_background_bytes", "a size", "vm.dirty_background_bytes"),
         ("disk", "mem, file", "mem: a RAM-backed simulated disk; file: backed by disk_file"),
-        ("disk_file", "a path", "the image file with disk=file (created, or reused if the size matches)"),
+        ("disk_file", "a path", "the image file with disk=file: created, or reused if it has the run's size (mkfs overwrites it)"),
         ("disk_size", "a size", "device capacity (by default the jobs' files plus a quarter plus 64 MiB; never less than that)"),
-        ("quantum", "a time", "deterministic engine: how far a CPU may run ahead before a switch (0 = exact)"),
+        ("quantum", "a time", "deterministic engine: how far a CPU may run ahead of the others before a switch (2us unless set; 0 = exact)"),
     ];
 
     /// <summary>Which engine runs the machine.</summary>

@@ -204,6 +204,12 @@ public static class WorkloadRunner
         {
             Layer = BlockLayer.Create(m, new BlockLayerOptions { Variant = options.Variant });
             var disk = new DiskOptions { CapacityBytes = Capacity(), Latency = options.Latency, Affinity = IrqAffinity.RoundRobin };
+            if (options.FileDisk && File.Exists(options.DiskFile) && new FileInfo(options.DiskFile!).Length != disk.CapacityBytes)
+            {
+                SetupFailure = $"disk_file {options.DiskFile} holds {new FileInfo(options.DiskFile!).Length} bytes but this run needs a {disk.CapacityBytes}-byte disk: remove the file, or set disk_size to its size if that is enough";
+                return;
+            }
+
             DiskDevice = options.FileDisk ? new FileDisk(Layer, options.DiskFile!, disk) : new MemDisk(Layer, disk);
             FileSystem.Mkfs(DiskDevice, mode: options.Completion);
             Cache = PageCache.Create(m, new PageCacheOptions

@@ -127,10 +127,10 @@ public sealed class PlotWriterTests : IDisposable
     {
         var a = Job("a");
         var b = Job("b");
-        a.Write.Record(4096, 4096, -1, 1_000, 5_000_000);
-        a.Write.Record(4096, 4096, -1, 2_000, 25_000_000);
-        b.Write.Record(8192, 8192, -1, 3_000, 6_000_000);
-        b.Read.Record(512, 512, -1, 4_000, 15_000_000);
+        a.Write.Record(4096, 4096, -1, 1_000, 500_000);
+        a.Write.Record(4096, 4096, -1, 2_000, 2_500_000);
+        b.Write.Record(8192, 8192, -1, 3_000, 600_000);
+        b.Read.Record(512, 512, -1, 4_000, 1_500_000);
         var hold = new LatencyHistogram();
         var completion = new LatencyHistogram();
         var irqsOff = new LatencyHistogram();
