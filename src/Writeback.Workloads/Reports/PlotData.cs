@@ -51,27 +51,12 @@ public sealed record PlotData(
         var clat = new LatencyHistogram();
         foreach (var job in run.Jobs)
         {
-            AddInto(write, job.Write.Timeline);
-            AddInto(read, job.Read.Timeline);
+            IoStats.AddInto(write, job.Write.Timeline);
+            IoStats.AddInto(read, job.Read.Timeline);
             clat.Add(job.Write.ClatHistogram);
             clat.Add(job.Read.ClatHistogram);
         }
 
         return new PlotData(run.Options.DesignName, run.Model.TimeBasis, hold, completion, irqsOff, write, read, clat);
-    }
-
-    private static void AddInto(List<long> into, List<long> from)
-    {
-        for (var i = 0; i < from.Count; i++)
-        {
-            if (i < into.Count)
-            {
-                into[i] += from[i];
-            }
-            else
-            {
-                into.Add(from[i]);
-            }
-        }
     }
 }

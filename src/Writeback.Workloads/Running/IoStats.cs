@@ -119,7 +119,8 @@ public sealed class IoStats
     /// <summary>Bytes per second over the runtime.</summary>
     public double BytesPerSecond => RuntimeNs == 0 ? 0 : Bytes * 1e9 / RuntimeNs;
 
-    private static void AddInto(List<long> into, List<long> from)
+    /// <summary>Adds <paramref name="from"/> into <paramref name="into"/> element by element, growing it as needed.</summary>
+    internal static void AddInto(List<long> into, IReadOnlyList<long> from)
     {
         for (var i = 0; i < from.Count; i++)
         {

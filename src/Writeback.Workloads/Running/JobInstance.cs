@@ -110,6 +110,10 @@ internal sealed class JobInstance
             }
         }
 
+        // fio's runtime covers the I/O and end_fsync; the verify phase is reported apart.
+        var runtime = Math.Max(0, _machine.NowNs - _statsStartNs);
+        Result.Read.RuntimeNs = Result.Read.Ios > 0 ? runtime : 0;
+        Result.Write.RuntimeNs = Result.Write.Ios > 0 ? runtime : 0;
         _shared.BeforeVerify?.Invoke(_fs, _spec, _index);
         Verify();
         foreach (var f in _files)
@@ -122,9 +126,6 @@ internal sealed class JobInstance
             f.File.Close();
         }
 
-        var runtime = Math.Max(0, _machine.NowNs - _statsStartNs);
-        Result.Read.RuntimeNs = Result.Read.Ios > 0 ? runtime : 0;
-        Result.Write.RuntimeNs = Result.Write.Ios > 0 ? runtime : 0;
         _shared.Report();
     }
 

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using System.Numerics;
+using Writeback.Lib;
 
 namespace Writeback.Workloads.Running;
 
@@ -31,7 +31,7 @@ internal static class VerifyBlock
         BinaryPrimitives.WriteUInt32LittleEndian(block, Magic);
         BinaryPrimitives.WriteInt64LittleEndian(block[8..], offset);
         BinaryPrimitives.WriteInt64LittleEndian(block[16..], generation);
-        BinaryPrimitives.WriteUInt32LittleEndian(block[4..], Crc32C(block[8..]));
+        BinaryPrimitives.WriteUInt32LittleEndian(block[4..], Crc32c.Compute(block[8..]));
     }
 
     /// <summary>Checks a block read back; returns null if it is the write of <paramref name="generation"/>
@@ -43,7 +43,7 @@ internal static class VerifyBlock
             return $"bad magic 0x{BinaryPrimitives.ReadUInt32LittleEndian(block):x8} at offset {offset} (the block holds no verify header)";
         }
 
-        var crc = Crc32C(block[8..]);
+        var crc = Crc32c.Compute(block[8..]);
         if (crc != BinaryPrimitives.ReadUInt32LittleEndian(block[4..]))
         {
             return $"crc32c mismatch at offset {offset}: header 0x{BinaryPrimitives.ReadUInt32LittleEndian(block[4..]):x8}, data 0x{crc:x8}";
@@ -54,23 +54,5 @@ internal static class VerifyBlock
         return at != offset ? $"block at offset {offset} holds the write for offset {at}"
             : gen != generation ? $"block at offset {offset} holds write generation {gen}, expected {generation} (a stale write)"
             : null;
-    }
-
-    /// <summary>CRC-32C (Castagnoli), as fio's verify=crc32c computes it.</summary>
-    public static uint Crc32C(ReadOnlySpan<byte> data)
-    {
-        var crc = ~0u;
-        var i = 0;
-        for (; i + 8 <= data.Length; i += 8)
-        {
-            crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data[i..]));
-        }
-
-        for (; i < data.Length; i++)
-        {
-            crc = BitOperations.Crc32C(crc, data[i]);
-        }
-
-        return ~crc;
     }
 }

@@ -206,7 +206,7 @@ public static class WorkloadRunner
             var disk = new DiskOptions { CapacityBytes = Capacity(), Latency = options.Latency, Affinity = IrqAffinity.RoundRobin };
             if (options.FileDisk && File.Exists(options.DiskFile) && new FileInfo(options.DiskFile!).Length != disk.CapacityBytes)
             {
-                SetupFailure = $"disk_file {options.DiskFile} holds {new FileInfo(options.DiskFile!).Length} bytes but this run needs a {disk.CapacityBytes}-byte disk: remove the file, or set disk_size to its size if that is enough";
+                SetupFailure = $"disk_file {options.DiskFile} holds {new FileInfo(options.DiskFile!).Length} bytes but this run needs a {disk.CapacityBytes}-byte disk: remove it or name another disk_file";
                 return;
             }
 

@@ -1,3 +1,5 @@
+using Writeback.Tests.Infrastructure;
+
 namespace Writeback.Tests.Architecture;
 
 /// <summary>The layers of src/Writeback depend downwards only (ARCHITECTURE.md, "Layers").</summary>
@@ -48,16 +50,5 @@ public class LayeringTests
         Assert.True(Directory.Exists(Path.Combine(SourceRoot(), "Kernel")));
     }
 
-    private static string SourceRoot([System.Runtime.CompilerServices.CallerFilePath] string thisFile = "")
-    {
-        // This file's compile-time path finds the checkout wherever the build output went.
-        var dir = new DirectoryInfo(Path.GetDirectoryName(thisFile) ?? AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Writeback.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        Assert.NotNull(dir);
-        return Path.Combine(dir.FullName, "src", "Writeback");
-    }
+    private static string SourceRoot() => RepoRoot.File("src", "Writeback");
 }

@@ -105,10 +105,7 @@ public class FioJobFileTests
     public void BadInput_NamesTheFileLineAndOption(string text, int line, string? option, string problem)
     {
         var ex = Assert.Throws<JobFileException>(() => Parse(text));
-        Assert.Equal("job.fio", ex.File);
-        Assert.Equal(line, ex.Line);
-        Assert.Equal(option, ex.Option);
-        Assert.Contains(problem, ex.Problem, StringComparison.Ordinal);
+        JobFileErrors.AssertNames(ex, "job.fio", line, option, problem);
         Assert.StartsWith($"job.fio:{line}: ", ex.Message, StringComparison.Ordinal);
     }
 

@@ -1,9 +1,9 @@
-using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using Writeback.Block;
 using Writeback.Diagnostics;
 using Writeback.Kernel;
 using Writeback.Mm;
+using Writeback.Tests.Infrastructure;
 using Writeback.Workloads.Reports;
 using Writeback.Workloads.Running;
 
@@ -96,18 +96,15 @@ public class FioTextReportTests
         LatencySummary? completion = null,
         LatencySummary? deferral = null,
         IReadOnlyList<string>? reports = null,
-        bool withPages = true) => new()
-        {
-            TimeBasis = "modelled",
-            LockStat = withPages ? [Pages()] : [],
-            Usage = new Dictionary<string, string>(StringComparer.Ordinal),
-            IrqsOffByClassNs = new Dictionary<string, long>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = 1_500_000 },
-            IrqsOff = new IrqsOffMax(9800, 2, 1000, 10_800, "__folio_end_writeback+0x40", "__folio_end_writeback+0x9c", "&mapping->i_pages"),
-            IrqsOffTotalNs = 2_000_000,
-            IrqLatency = new LatencySummary(2048, 500, 1000, 1500, 2500, 3000, 4000, 1100),
-            CompletionLatency = completion ?? new LatencySummary(2048, 1000, 12_340, 20_000, 45_670, 50_000, 78_900, 13_000),
-            DeferralLatency = deferral ?? LatencySummary.Empty,
-            Workqueues = new Dictionary<string, (long Queued, long Executed)>(StringComparer.Ordinal)
+        bool withPages = true) => FakeRuns.Model(
+            lockStat: withPages ? [Pages()] : [],
+            irqsOffByClassNs: new Dictionary<string, long>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = 1_500_000 },
+            irqsOff: new IrqsOffMax(9800, 2, 1000, 10_800, "__folio_end_writeback+0x40", "__folio_end_writeback+0x9c", "&mapping->i_pages"),
+            irqsOffTotalNs: 2_000_000,
+            irqLatency: new LatencySummary(2048, 500, 1000, 1500, 2500, 3000, 4000, 1100),
+            completionLatency: completion ?? new LatencySummary(2048, 1000, 12_340, 20_000, 45_670, 50_000, 78_900, 13_000),
+            deferralLatency: deferral,
+            workqueues: new Dictionary<string, (long Queued, long Executed)>(StringComparer.Ordinal)
             {
                 ["ioend"] = (64, 64),
                 ["dio"] = (0, 0),
@@ -116,50 +113,37 @@ public class FioTextReportTests
                 ["writeback"] = (3, 2),
                 ["events"] = (0, 0),
             },
-            DropbehindLeft = 1,
-            DropbehindRemoved = 5,
-            Reports = reports ?? [],
-            LockStatText = "lock_stat version 0.4\n(lock_stat table)\n",
-            LockStatPercentilesText = "(percentiles table)",
-            IrqsOffText = "# irqsoff latency trace\n",
-            IrqsOffSummaryText = "irqsoff summary\n",
-        };
+            dropbehindLeft: 1,
+            dropbehindRemoved: 5,
+            reports: reports,
+            lockStatText: "lock_stat version 0.4\n(lock_stat table)\n",
+            lockStatPercentilesText: "(percentiles table)",
+            irqsOffText: "# irqsoff latency trace\n",
+            irqsOffSummaryText: "irqsoff summary\n");
 
     private static RunResult Run(
         IReadOnlyList<JobResult>? jobs = null,
         ModelReport? model = null,
         WbsimOptions? options = null,
         bool interrupted = false,
-        string? failure = null)
-    {
-        jobs ??= [SeqWrite()];
-        var group = new JobResult(jobs[0].Spec, 0) { Jobs = 0 };
-        foreach (var j in jobs)
-        {
-            group.Add(j);
-        }
-
-        return new RunResult
-        {
-            Options = options ?? new WbsimOptions(),
-            JobFile = "seq.fio",
-            Jobs = jobs,
-            Groups = [group],
-            Model = model ?? Model(),
-            ElapsedNs = 35_000_000,
-            HostWallMs = 1234,
-            Interrupted = interrupted,
-            Failure = failure,
-        };
-    }
+        string? failure = null) =>
+        FakeRuns.Run(
+            jobs ?? [SeqWrite()],
+            model ?? Model(),
+            options,
+            jobFile: "seq.fio",
+            elapsedNs: 35_000_000,
+            hostWallMs: 1234,
+            interrupted: interrupted,
+            failure: failure);
 
     private static string[] Lines(string text) => text.Split('\n');
 
     private static string LineStarting(string text, string prefix) =>
         Lines(text).Single(l => l.StartsWith(prefix, StringComparison.Ordinal));
 
-    private static string ReferenceFile(string name, [CallerFilePath] string thisFile = "") =>
-        File.ReadAllText(Path.Combine(Path.GetDirectoryName(thisFile)!, "FioReference", name));
+    private static string ReferenceFile(string name) =>
+        File.ReadAllText(RepoRoot.File("tests", "Writeback.Tests", "Workloads", "FioReference", name));
 
     // ---------------------------------------------------------------------------------------------
     // The whole report.
@@ -686,26 +670,7 @@ public class FioTextReportTests
     public void MeasuredRuns_SayMeasured()
     {
         var model = Model();
-        var measured = new ModelReport
-        {
-            TimeBasis = "measured",
-            LockStat = model.LockStat,
-            Usage = model.Usage,
-            IrqsOffByClassNs = model.IrqsOffByClassNs,
-            IrqsOff = null,
-            IrqsOffTotalNs = 0,
-            IrqLatency = LatencySummary.Empty,
-            CompletionLatency = LatencySummary.Empty,
-            DeferralLatency = LatencySummary.Empty,
-            Workqueues = new Dictionary<string, (long Queued, long Executed)>(StringComparer.Ordinal),
-            DropbehindLeft = 0,
-            DropbehindRemoved = 0,
-            Reports = [],
-            LockStatText = "",
-            LockStatPercentilesText = "",
-            IrqsOffText = "",
-            IrqsOffSummaryText = "",
-        };
+        var measured = FakeRuns.Model("measured", lockStat: model.LockStat, usage: model.Usage, irqsOffByClassNs: model.IrqsOffByClassNs);
         var text = FioTextReport.Format(Run(model: measured, options: new WbsimOptions { Engine = EngineKind.Real }));
         Assert.Contains("err= 0: pid=12: measured time\n", text, StringComparison.Ordinal);
         Assert.Contains("engine=real", text, StringComparison.Ordinal);

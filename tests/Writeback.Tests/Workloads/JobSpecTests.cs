@@ -394,10 +394,7 @@ public class JobSpecTests
     {
         var job = Assert.Single(FioJobFile.Parse(text, "t.fio"));
         var ex = Assert.Throws<JobFileException>(() => JobSpec.From(job));
-        Assert.Equal("t.fio", ex.File);
-        Assert.Equal(line, ex.Line);
-        Assert.Equal(option, ex.Option);
-        Assert.Contains(problem, ex.Problem, StringComparison.Ordinal);
+        JobFileErrors.AssertNames(ex, "t.fio", line, option, problem);
         Assert.StartsWith($"t.fio:{line}: option '{option}': ", ex.Message, StringComparison.Ordinal);
     }
 

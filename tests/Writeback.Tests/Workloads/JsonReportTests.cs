@@ -1,11 +1,11 @@
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Writeback.Block;
 using Writeback.Diagnostics;
 using Writeback.Kernel;
 using Writeback.Mm;
+using Writeback.Tests.Infrastructure;
 using Writeback.Workloads.Reports;
 using Writeback.Workloads.Running;
 
@@ -81,45 +81,27 @@ public class JsonReportTests
     private static ModelReport Model(
         IReadOnlyDictionary<string, (long Queued, long Executed)>? workqueues = null,
         IrqsOffMax? irqsOff = null,
-        IReadOnlyList<string>? reports = null) => new()
-        {
-            TimeBasis = "modelled",
-            LockStat = [Entry(ModelReport.PagesClassName, "&mapping->i_pages", 100), Entry("&sb->s_type->i_lock_key", "&sb->s_type->i_lock_key#2", 10)],
-            Usage = new Dictionary<string, string>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = "{IN-HARDIRQ-W}" },
-            IrqsOffByClassNs = new Dictionary<string, long>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = 12_345 },
-            IrqsOff = irqsOff,
-            IrqsOffTotalNs = 20_000,
-            IrqLatency = new LatencySummary(10, 100, 200, 300, 400, 500, 600, 250.5),
-            CompletionLatency = new LatencySummary(256, 1000, 2000, 3000, 4000, 5000, 6000, 2500.25),
-            DeferralLatency = LatencySummary.Empty,
-            Workqueues = workqueues ?? new Dictionary<string, (long Queued, long Executed)>(StringComparer.Ordinal) { ["ioend"] = (5, 5), ["events"] = (2, 1) },
-            DropbehindLeft = 1,
-            DropbehindRemoved = 2,
-            Reports = reports ?? [],
-            LockStatText = "",
-            LockStatPercentilesText = "",
-            IrqsOffText = "",
-            IrqsOffSummaryText = "",
-        };
+        IReadOnlyList<string>? reports = null) => FakeRuns.Model(
+            lockStat: [Entry(ModelReport.PagesClassName, "&mapping->i_pages", 100), Entry("&sb->s_type->i_lock_key", "&sb->s_type->i_lock_key#2", 10)],
+            usage: new Dictionary<string, string>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = "{IN-HARDIRQ-W}" },
+            irqsOffByClassNs: new Dictionary<string, long>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = 12_345 },
+            irqsOff: irqsOff,
+            irqsOffTotalNs: 20_000,
+            irqLatency: new LatencySummary(10, 100, 200, 300, 400, 500, 600, 250.5),
+            completionLatency: new LatencySummary(256, 1000, 2000, 3000, 4000, 5000, 6000, 2500.25),
+            workqueues: workqueues ?? new Dictionary<string, (long Queued, long Executed)>(StringComparer.Ordinal) { ["ioend"] = (5, 5), ["events"] = (2, 1) },
+            dropbehindLeft: 1,
+            dropbehindRemoved: 2,
+            reports: reports);
 
-    private static RunResult Run(JobResult? job = null, ModelReport? model = null, WbsimOptions? options = null, long hostWallMs = 99)
-    {
-        job ??= Job();
-        var group = new JobResult(job.Spec, 0) { Jobs = 0 };
-        group.Add(job);
-        return new RunResult
-        {
-            Options = options ?? new WbsimOptions { Cpus = 2, Seed = 42 },
-            JobFile = "seq.fio",
-            Jobs = [job],
-            Groups = [group],
-            Model = model ?? Model(),
-            ElapsedNs = 1_600_000_000,
-            HostWallMs = hostWallMs,
-            Interrupted = false,
-            Failure = null,
-        };
-    }
+    private static RunResult Run(JobResult? job = null, ModelReport? model = null, WbsimOptions? options = null, long hostWallMs = 99) =>
+        FakeRuns.Run(
+            [job ?? Job()],
+            model ?? Model(),
+            options ?? new WbsimOptions { Cpus = 2, Seed = 42 },
+            jobFile: "seq.fio",
+            elapsedNs: 1_600_000_000,
+            hostWallMs: hostWallMs);
 
     private static JsonElement Parse(string json) => JsonDocument.Parse(json).RootElement.Clone();
 
@@ -144,26 +126,8 @@ public class JsonReportTests
         return json[..at];
     }
 
-    // The build's output may live outside the source tree (--artifacts-path): then this source
-    // file's own path finds it.
-    private static string RepoFile(string relative, [CallerFilePath] string source = "")
-    {
-        foreach (var start in new[] { AppContext.BaseDirectory, Path.GetDirectoryName(source) ?? "" })
-        {
-            for (var dir = start.Length > 0 ? new DirectoryInfo(start) : null; dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Writeback.sln")))
-                {
-                    return Path.Combine(dir.FullName, relative);
-                }
-            }
-        }
-
-        throw new InvalidOperationException($"Writeback.sln not found above {AppContext.BaseDirectory} or {source}");
-    }
-
     private static JsonElement Reference(string file) =>
-        Parse(File.ReadAllText(RepoFile(Path.Combine("tests", "Writeback.Tests", "Workloads", "FioReference", file))));
+        Parse(File.ReadAllText(RepoRoot.File("tests", "Writeback.Tests", "Workloads", "FioReference", file)));
 
     private static void AssertSubsequence(IReadOnlyList<string> ours, IReadOnlyList<string> fio, string what)
     {
@@ -536,20 +500,8 @@ public class JsonReportTests
         var job = Job();
         job.VerifyBytes = 1 << 20;
         job.VerifyErrors = 2;
-        var group = new JobResult(job.Spec, 0) { Jobs = 0 };
-        group.Add(job);
-        var run = new RunResult
-        {
-            Options = new WbsimOptions(),
-            JobFile = "v.fio",
-            Jobs = [job],
-            Groups = [group],
-            Model = Model(),
-            ElapsedNs = 5,
-            HostWallMs = 1,
-            Interrupted = true,
-            Failure = "lockdep: inconsistent lock state",
-        };
+        var run = FakeRuns.Run(
+            [job], Model(), new WbsimOptions(), jobFile: "v.fio", elapsedNs: 5, hostWallMs: 1, interrupted: true, failure: "lockdep: inconsistent lock state");
         var model = Parse(JsonReport.Format(run, s_host)).GetProperty("model");
         Assert.True(model.GetProperty("interrupted").GetBoolean());
         Assert.Equal("lockdep: inconsistent lock state", model.GetProperty("failure").GetString());
@@ -649,8 +601,8 @@ public class JsonReportTests
 
         // A small machine keeps the two runs to a few seconds.
         var options = new WbsimOptions { Cpus = 1, Seed = 3, DiskBytes = 16L << 20, MemoryBytes = 16L << 20 };
-        var a = JsonReport.Format(WorkloadRunnerTests.Run(Job, options), s_host);
-        var b = JsonReport.Format(WorkloadRunnerTests.Run(Job, options), s_host);
+        var a = JsonReport.Format(JobRuns.Run(Job, options), s_host);
+        var b = JsonReport.Format(JobRuns.Run(Job, options), s_host);
         Assert.Equal(a, b);
         var root = Parse(a);
         Assert.Equal(16, root.GetProperty("jobs")[0].GetProperty("write").GetProperty("total_ios").GetInt64());
@@ -679,40 +631,16 @@ public class JsonReportTests
         job.Write.Record(4096, 4096, -1, 3_000, 4_000);
         job.Write.RuntimeNs = 4_000_000;
         job.Depths[1] = 2;
-        var group = new JobResult(spec, 0) { Jobs = 0 };
-        group.Add(job);
-        var model = new ModelReport
-        {
-            TimeBasis = "modelled",
-            LockStat = [Entry(ModelReport.PagesClassName, "&mapping->i_pages", 4)],
-            Usage = new Dictionary<string, string>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = "{IN-HARDIRQ-W}" },
-            IrqsOffByClassNs = new Dictionary<string, long>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = 700 },
-            IrqsOff = new IrqsOffMax(300, 0, 1_000, 1_300, "a+0x1", "b+0x2", ModelReport.PagesClassName),
-            IrqsOffTotalNs = 700,
-            IrqLatency = new LatencySummary(2, 10, 10, 20, 20, 20, 20, 15),
-            CompletionLatency = new LatencySummary(2, 100, 100, 200, 200, 200, 200, 150),
-            DeferralLatency = LatencySummary.Empty,
-            Workqueues = new Dictionary<string, (long Queued, long Executed)>(StringComparer.Ordinal) { ["ioend"] = (2, 2) },
-            DropbehindLeft = 0,
-            DropbehindRemoved = 0,
-            Reports = [],
-            LockStatText = "",
-            LockStatPercentilesText = "",
-            IrqsOffText = "",
-            IrqsOffSummaryText = "",
-        };
-        var run = new RunResult
-        {
-            Options = new WbsimOptions { Cpus = 1, Seed = 7 },
-            JobFile = "tiny.fio",
-            Jobs = [job],
-            Groups = [group],
-            Model = model,
-            ElapsedNs = 4_000_000,
-            HostWallMs = 5,
-            Interrupted = false,
-            Failure = null,
-        };
+        var model = FakeRuns.Model(
+            lockStat: [Entry(ModelReport.PagesClassName, "&mapping->i_pages", 4)],
+            usage: new Dictionary<string, string>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = "{IN-HARDIRQ-W}" },
+            irqsOffByClassNs: new Dictionary<string, long>(StringComparer.Ordinal) { [ModelReport.PagesClassName] = 700 },
+            irqsOff: new IrqsOffMax(300, 0, 1_000, 1_300, "a+0x1", "b+0x2", ModelReport.PagesClassName),
+            irqsOffTotalNs: 700,
+            irqLatency: new LatencySummary(2, 10, 10, 20, 20, 20, 20, 15),
+            completionLatency: new LatencySummary(2, 100, 100, 200, 200, 200, 200, 150),
+            workqueues: new Dictionary<string, (long Queued, long Executed)>(StringComparer.Ordinal) { ["ioend"] = (2, 2) });
+        var run = FakeRuns.Run([job], model, new WbsimOptions { Cpus = 1, Seed = 7 }, jobFile: "tiny.fio", elapsedNs: 4_000_000, hostWallMs: 5);
         Assert.Equal(GoldenTiny, JsonReport.Format(run, new JsonReportHost(5, "h", new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero))));
     }
 

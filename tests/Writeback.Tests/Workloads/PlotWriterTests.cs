@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using Writeback.Block;
-using Writeback.Diagnostics;
 using Writeback.Lib;
 using Writeback.Mm;
 using Writeback.Workloads.Reports;
@@ -219,35 +218,6 @@ public sealed class PlotWriterTests : IDisposable
 
     private static JobResult Job(string name) => new(new JobSpec { Name = name, Where = "test" }, groupId: 0);
 
-    private static RunResult Run(WbsimOptions options, string timeBasis, params JobResult[] jobs) => new()
-    {
-        Options = options,
-        JobFile = "test.fio",
-        Jobs = jobs,
-        Groups = [],
-        Model = new ModelReport
-        {
-            TimeBasis = timeBasis,
-            LockStat = [],
-            Usage = new Dictionary<string, string>(StringComparer.Ordinal),
-            IrqsOffByClassNs = new Dictionary<string, long>(StringComparer.Ordinal),
-            IrqsOff = null,
-            IrqsOffTotalNs = 0,
-            IrqLatency = LatencySummary.Empty,
-            CompletionLatency = LatencySummary.Empty,
-            DeferralLatency = LatencySummary.Empty,
-            Workqueues = new Dictionary<string, (long Queued, long Executed)>(StringComparer.Ordinal),
-            DropbehindLeft = 0,
-            DropbehindRemoved = 0,
-            Reports = [],
-            LockStatText = "",
-            LockStatPercentilesText = "",
-            IrqsOffText = "",
-            IrqsOffSummaryText = "",
-        },
-        ElapsedNs = 0,
-        HostWallMs = 0,
-        Interrupted = false,
-        Failure = null,
-    };
+    private static RunResult Run(WbsimOptions options, string timeBasis, params JobResult[] jobs) =>
+        FakeRuns.Run(jobs, FakeRuns.Model(timeBasis), options, groups: []);
 }

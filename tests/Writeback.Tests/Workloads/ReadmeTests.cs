@@ -1,4 +1,4 @@
-using System.Runtime.CompilerServices;
+using Writeback.Tests.Infrastructure;
 using Writeback.Workloads.Fio;
 using Writeback.Workloads.Running;
 
@@ -8,17 +8,7 @@ namespace Writeback.Tests.Workloads;
 /// trust them.</summary>
 public class ReadmeTests
 {
-    private static string Readme([CallerFilePath] string here = "")
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Writeback.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        var root = dir?.FullName ?? Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", ".."));
-        return File.ReadAllText(Path.Combine(root, "README.md"));
-    }
+    private static string Readme() => File.ReadAllText(RepoRoot.File("README.md"));
 
     [Fact]
     public void EveryWbsimOption_IsInTheReadmesTable()

@@ -1,7 +1,6 @@
 using System.Threading;
 using Writeback.Kernel;
 using Writeback.Tests.Infrastructure;
-using Writeback.Workloads.Fio;
 using Writeback.Workloads.Running;
 
 namespace Writeback.Tests.Workloads;
@@ -36,12 +35,8 @@ public class RealEngineRunTests
             verify=crc32c
             """, completion);
 
-        Assert.True(r.Failure is null, $"machine failed: {r.FailureDetail ?? r.Failure}");
-        Assert.True(r.Model.Reports.Count == 0, "kernel reports:\n" + string.Join("\n", r.Model.Reports));
-        Assert.False(r.Interrupted);
+        JobRuns.AssertClean(r);
         Assert.Equal(2, r.Jobs.Count);
-        Assert.All(r.Jobs, j => Assert.True(j.Error == Errno.None, $"job {j.Name}: {j.Error} {j.ErrorContext}"));
-        Assert.Equal(0, r.VerifyErrors);
         Assert.Equal("measured", r.Model.TimeBasis);
         Assert.Equal(completion, r.Options.DesignName);
         foreach (var j in r.Jobs)
@@ -106,7 +101,7 @@ public class RealEngineRunTests
     // The run on a thread of its own, so that a hang fails the test instead of the test run.
     private static RunResult Run(string text, string completion, RunControl? control = null)
     {
-        var specs = FioJobFile.Parse(text, "real.fio").Select(JobSpec.From).ToList();
+        var specs = JobRuns.Specs(text, "real.fio");
         var options = new WbsimOptions { Cpus = 2 }.With("engine", "real").With("completion", completion);
         RunResult? result = null;
         Exception? error = null;

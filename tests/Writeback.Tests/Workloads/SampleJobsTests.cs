@@ -1,5 +1,4 @@
-using System.Runtime.CompilerServices;
-using Writeback.Kernel;
+using Writeback.Tests.Infrastructure;
 using Writeback.Workloads.Fio;
 using Writeback.Workloads.Running;
 
@@ -129,31 +128,12 @@ public class SampleJobsTests
 
     private static void AssertClean(RunResult r, IReadOnlyList<JobSpec> specs)
     {
-        Assert.True(r.Failure is null, $"machine failed: {r.FailureDetail ?? r.Failure}");
-        Assert.True(r.Model.Reports.Count == 0, "kernel reports:\n" + string.Join("\n", r.Model.Reports));
-        Assert.False(r.Interrupted);
-        Assert.All(r.Jobs, j => Assert.True(j.Error == Errno.None, $"job {j.Name}: {j.Error} {j.ErrorContext}"));
-        Assert.Equal(0, r.VerifyErrors);
+        JobRuns.AssertClean(r);
         Assert.Equal(specs.Count, r.Jobs.Select(j => j.Spec).Distinct().Count());
         Assert.All(r.Jobs, j => Assert.True(j.Write.Bytes > 0, $"job {j.Name} wrote nothing"));
         Assert.All(r.Jobs.Where(j => j.Spec.Verify), j => Assert.True(j.VerifyBytes > 0, $"job {j.Name} has verify=crc32c but verified no bytes"));
     }
 
-    /// <summary>A file in <c>samples/jobs</c> (the directory itself for an empty name). The build's
-    /// output may live outside the source tree (--artifacts-path): then this source file's path finds it.</summary>
-    private static string SamplePath(string name, [CallerFilePath] string source = "")
-    {
-        foreach (var start in new[] { AppContext.BaseDirectory, Path.GetDirectoryName(source) ?? "" })
-        {
-            for (var dir = start.Length > 0 ? new DirectoryInfo(start) : null; dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Writeback.sln")))
-                {
-                    return Path.Combine(dir.FullName, "samples", "jobs", name);
-                }
-            }
-        }
-
-        throw new InvalidOperationException($"Writeback.sln not found above {AppContext.BaseDirectory} or {source}");
-    }
+    /// <summary>A file in <c>samples/jobs</c> (the directory itself for an empty name).</summary>
+    private static string SamplePath(string name) => RepoRoot.File("samples", "jobs", name);
 }

@@ -387,10 +387,7 @@ public class WbsimOptionsTests
     public void AnUnknownWbsimName_FailsAtParseTime_WithFileAndLine(string text, int line, string option)
     {
         var ex = Assert.Throws<JobFileException>(() => FioJobFile.ParseFile(text, "t.fio"));
-        Assert.Equal("t.fio", ex.File);
-        Assert.Equal(line, ex.Line);
-        Assert.Equal(option, ex.Option);
-        Assert.Contains("not a [wbsim] option", ex.Problem, StringComparison.Ordinal);
+        JobFileErrors.AssertNames(ex, "t.fio", line, option, "not a [wbsim] option");
     }
 
     [Fact]
@@ -410,10 +407,7 @@ public class WbsimOptionsTests
     {
         var file = FioJobFile.ParseFile($"[w]\nsize=1m\n\n[wbsim]\nseed=7\n{name}={value}\n", "t.fio");
         var ex = Assert.Throws<JobFileException>(() => new WbsimOptions().With(file.ModelOptions));
-        Assert.Equal("t.fio", ex.File);
-        Assert.Equal(6, ex.Line);
-        Assert.Equal(name, ex.Option);
-        Assert.Contains($"'{value}' is not valid for {name}", ex.Problem, StringComparison.Ordinal);
+        JobFileErrors.AssertNames(ex, "t.fio", 6, name, $"'{value}' is not valid for {name}");
         Assert.DoesNotContain("(Parameter", ex.Message, StringComparison.Ordinal);
         Assert.StartsWith($"t.fio:6: option '{name}': ", ex.Message, StringComparison.Ordinal);
     }
@@ -466,9 +460,6 @@ public class WbsimOptionsTests
     public void AJobFileWithOnlyWbsimAndGlobal_HasNoJob_AndIsAnError()
     {
         var ex = Assert.Throws<JobFileException>(() => FioJobFile.ParseFile("[wbsim]\ncpus=8\n[global]\nsize=1m\n", "t.fio"));
-        Assert.Equal("t.fio", ex.File);
-        Assert.Equal(0, ex.Line);
-        Assert.Null(ex.Option);
-        Assert.Contains("no job section", ex.Problem, StringComparison.Ordinal);
+        JobFileErrors.AssertNames(ex, "t.fio", 0, null, "no job section");
     }
 }

@@ -2,7 +2,6 @@ using System.Threading;
 using Writeback.Fs;
 using Writeback.Kernel;
 using Writeback.Mm;
-using Writeback.Workloads.Fio;
 using Writeback.Workloads.Running;
 
 namespace Writeback.Tests.Workloads;
@@ -11,12 +10,6 @@ namespace Writeback.Tests.Workloads;
 /// figures add up, verify proves the data and can fail, and the designs differ where they must.</summary>
 public class WorkloadRunnerTests
 {
-    internal static IReadOnlyList<JobSpec> Jobs(string text) =>
-        [.. FioJobFile.Parse(text, "test.fio").Select(JobSpec.From)];
-
-    internal static RunResult Run(string text, WbsimOptions? options = null, RunControl? control = null) =>
-        WorkloadRunner.Run(Jobs(text), options ?? new WbsimOptions { Cpus = 2 }, "test.fio", control);
-
     private static void Clean(RunResult r)
     {
         Assert.Null(r.Failure);
@@ -28,7 +21,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void SequentialBufferedWrite_WritesSizeBytes_WithFsyncsCounted()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [seq]
             rw=write
             bs=4k
@@ -54,7 +47,7 @@ public class WorkloadRunnerTests
     [InlineData("task")]
     public void RandomWrite_WithVerify_WritesEveryBlockOnce_AndReadsItAllBack(string completion)
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [rand]
             rw=randwrite
             bs=4k
@@ -79,7 +72,7 @@ public class WorkloadRunnerTests
                 f.Close();
             },
         };
-        var r = Run("""
+        var r = JobRuns.Run("""
             [seq]
             rw=write
             bs=4k
@@ -107,7 +100,7 @@ public class WorkloadRunnerTests
         };
         stale = new byte[4096];
         VerifyBlock.Fill(stale, 0, 1);
-        var r = Run("""
+        var r = JobRuns.Run("""
             [seq]
             rw=write
             bs=4k
@@ -123,7 +116,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void ReadJob_ReadsTheLaidOutFile()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [reader]
             rw=randread
             bs=16k
@@ -141,7 +134,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void MixedRandomJob_SplitsByRwmixread_AndUsesEachDirectionsBlockSize()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [mix]
             rw=randrw
             rwmixread=75
@@ -160,7 +153,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void AsyncDirectWrites_KeepIodepthInFlight_AndRecordSubmissionLatency()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [aio]
             rw=randwrite
             bs=4k
@@ -181,7 +174,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void UnalignedDirectWrite_FailsTheJob_WithEinval()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [bad]
             rw=write
             bs=1000
@@ -196,7 +189,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void TimeBasedJob_RunsForItsRuntimeOfMachineTime_OverAndOverItsRange()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [tb]
             rw=write
             bs=4k
@@ -223,8 +216,8 @@ public class WorkloadRunnerTests
             time_based=1
             {0}
             """;
-        var plain = Assert.Single(Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Job, "")).Jobs);
-        var ramped = Assert.Single(Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Job, "ramp_time=10ms")).Jobs);
+        var plain = Assert.Single(JobRuns.Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Job, "")).Jobs);
+        var ramped = Assert.Single(JobRuns.Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Job, "ramp_time=10ms")).Jobs);
         Assert.True(ramped.Write.RuntimeNs <= 21_000_000 && ramped.Write.RuntimeNs >= 19_000_000, $"{ramped.Write.RuntimeNs}");
         Assert.True(plain.Write.Ios > 0 && ramped.Write.Ios > 0);
     }
@@ -239,12 +232,12 @@ public class WorkloadRunnerTests
             size=64k
             numjobs=3
             """;
-        var separate = Run(Job);
+        var separate = JobRuns.Run(Job);
         Clean(separate);
         Assert.Equal(3, separate.Jobs.Count);
         Assert.All(separate.Jobs, j => Assert.Equal(16, j.Write.Ios));
         Assert.Equal(3, separate.Jobs.Select(j => j.Pid).Distinct().Count());
-        var grouped = Run(Job + "\ngroup_reporting=1\n");
+        var grouped = JobRuns.Run(Job + "\ngroup_reporting=1\n");
         var g = Assert.Single(grouped.Jobs);
         Assert.Equal(3, g.Jobs);
         Assert.Equal(48, g.Write.Ios);
@@ -254,7 +247,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void EndFsync_AndFsyncOnClose_AreCountedAsSyncs()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [w]
             rw=write
             bs=4k
@@ -277,15 +270,15 @@ public class WorkloadRunnerTests
             size=32k
             {0}
             """;
-        var quick = Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Job, ""));
-        var slow = Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Job, "thinktime=5ms"));
+        var quick = JobRuns.Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Job, ""));
+        var slow = JobRuns.Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Job, "thinktime=5ms"));
         Assert.True(slow.ElapsedNs > quick.ElapsedNs + (8 * 4_000_000), $"{slow.ElapsedNs} vs {quick.ElapsedNs}");
     }
 
     [Fact]
     public void DontcacheWrites_DropTheirFoliesAfterWriteback()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [u]
             rw=write
             bs=64k
@@ -321,8 +314,8 @@ public class WorkloadRunnerTests
             ioengine=libaio
             iodepth=4
             """;
-        var irq = Run(Job, new WbsimOptions { Cpus = 2 });
-        var task = Run(Job, new WbsimOptions { Cpus = 2 }.With("completion", "task"));
+        var irq = JobRuns.Run(Job, new WbsimOptions { Cpus = 2 });
+        var task = JobRuns.Run(Job, new WbsimOptions { Cpus = 2 }.With("completion", "task"));
         Clean(irq);
         Clean(task);
         Assert.True(irq.Model.Workqueues["ioend"].Queued > 0);
@@ -344,7 +337,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void ForcedPlainLock_WithIrqCompletion_GetsALockdepReport()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [w]
             rw=randwrite
             bs=4k
@@ -360,7 +353,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void ForcedPlainLock_WithLockdepFail_StopsTheMachine_AndStillReports()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [w]
             rw=randwrite
             bs=4k
@@ -388,9 +381,9 @@ public class WorkloadRunnerTests
             ",",
             r.Jobs.SelectMany(j => new[] { j.Write.Clat.Min, j.Write.Clat.Max, (long)j.Write.Clat.Mean, j.Sync.Lat.Max, j.Write.RuntimeNs })
                 .Append(r.ElapsedNs).Append(r.Model.IrqsOffTotalNs)) + r.Model.LockStatText;
-        var a = Fingerprint(Run(Job, new WbsimOptions { Cpus = 2, Seed = 7 }));
-        var b = Fingerprint(Run(Job, new WbsimOptions { Cpus = 2, Seed = 7 }));
-        var c = Fingerprint(Run(Job, new WbsimOptions { Cpus = 2, Seed = 8 }));
+        var a = Fingerprint(JobRuns.Run(Job, new WbsimOptions { Cpus = 2, Seed = 7 }));
+        var b = Fingerprint(JobRuns.Run(Job, new WbsimOptions { Cpus = 2, Seed = 7 }));
+        var c = Fingerprint(JobRuns.Run(Job, new WbsimOptions { Cpus = 2, Seed = 8 }));
         Assert.Equal(a, b);
         Assert.NotEqual(a, c);
     }
@@ -400,7 +393,7 @@ public class WorkloadRunnerTests
     {
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        var r = Run("""
+        var r = JobRuns.Run("""
             [w]
             rw=write
             bs=4k
@@ -414,7 +407,7 @@ public class WorkloadRunnerTests
     public void Progress_IsReported_AndReachesThePlannedBytes()
     {
         var seen = new List<RunProgress>();
-        var r = Run("""
+        var r = JobRuns.Run("""
             [w]
             rw=write
             bs=4k
@@ -433,7 +426,7 @@ public class WorkloadRunnerTests
     {
         var seen = new List<string>();
         var control = new RunControl { BeforeVerify = (fs, spec, i) => seen.Add(spec.FilePath(i, 0)) };
-        var r = Run("""
+        var r = JobRuns.Run("""
             [a]
             directory=/x/y
             rw=write
@@ -454,7 +447,7 @@ public class WorkloadRunnerTests
     [Fact]
     public void DiskCapacity_GrowsToFitTheJobs()
     {
-        var r = Run("""
+        var r = JobRuns.Run("""
             [big]
             rw=write
             bs=1m

@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using Writeback.Kernel;
-using Writeback.Workloads.Fio;
 using Writeback.Workloads.Running;
 
 namespace Writeback.Tests.Workloads;
@@ -24,7 +23,7 @@ public class WritebackMetricsTests
             bs=4k
             size=256k
             fsync=16
-            """, new WbsimOptions { Cpus = 2 }, recorder);
+            """, recorder);
         var job = Assert.Single(r.Jobs);
         Assert.Equal(64, job.Write.Ios);
         Assert.Equal(4, job.Sync.Count);
@@ -58,7 +57,7 @@ public class WritebackMetricsTests
             bs=4k
             size=256k
             end_fsync=1
-            """, new WbsimOptions { Cpus = 2 }, recorder);
+            """, recorder);
         Assert.Empty(recorder.Of("writeback.irqsoff.max"));
 
         recorder.Listener.RecordObservableInstruments();
@@ -87,7 +86,7 @@ public class WritebackMetricsTests
             rw=randread
             bs=16k
             size=256k
-            """, new WbsimOptions { Cpus = 2 }.With("completion", "task"), recorder);
+            """, recorder, new WbsimOptions { Cpus = 2 }.With("completion", "task"));
         var job = Assert.Single(r.Jobs);
         var bytes = recorder.Of("writeback.io.bytes");
         Assert.Equal(job.Read.Bytes, bytes.Sum(m => m.Value));
@@ -107,10 +106,11 @@ public class WritebackMetricsTests
         Assert.Empty(recorder.Of("writeback.irqsoff.max"));
     }
 
-    private static RunResult Run(string text, WbsimOptions options, Recorder recorder)
+    /// <summary>Runs the jobs with <paramref name="recorder"/>'s metrics (on 2 CPUs unless
+    /// <paramref name="options"/> say otherwise) and checks that they ran without error.</summary>
+    private static RunResult Run(string text, Recorder recorder, WbsimOptions? options = null)
     {
-        var specs = FioJobFile.Parse(text, "metrics.fio").Select(JobSpec.From).ToList();
-        var r = WorkloadRunner.Run(specs, options, "metrics.fio", new RunControl { Metrics = recorder.Metrics });
+        var r = JobRuns.Run(text, options, new RunControl { Metrics = recorder.Metrics }, "metrics.fio");
         Assert.True(r.Failure is null, r.FailureDetail);
         Assert.Empty(r.Model.Reports);
         Assert.All(r.Jobs, j => Assert.Equal(Errno.None, j.Error));
