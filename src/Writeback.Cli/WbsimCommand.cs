@@ -205,7 +205,16 @@ internal static class WbsimCommand
 
         if (request.OutputPath is { } path)
         {
-            File.WriteAllText(path, text.ToString());
+            try
+            {
+                File.WriteAllText(path, text.ToString());
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The runs are done: keep their report rather than lose it.
+                error.WriteLine($"wbsim: --output: cannot write '{path}' ({ex.Message}); the report follows on standard output");
+                output.Write(text.ToString());
+            }
         }
         else
         {

@@ -205,6 +205,16 @@ public sealed class WbsimCommandTests : IDisposable
     }
 
     [Fact]
+    public void OutputThatCannotBeWrittenAfterTheRuns_GoesToStandardOutput_NotLost()
+    {
+        // /proc exists but takes no new files: the check before the runs passes, the write fails.
+        var (code, output, error) = Wbsim("run", Job(), "--output", "/proc/wbsim-cannot-write.txt");
+        Assert.Equal(0, code);
+        Assert.Contains("cannot write '/proc/wbsim-cannot-write.txt'", error, StringComparison.Ordinal);
+        Assert.Contains("Run status group 0 (all jobs):", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void PlotIntoAFile_FailsBeforeAnyRun()
     {
         var file = Path.Combine(_dir, "a-file");
