@@ -142,6 +142,11 @@ public sealed class BlockLayer
             return;
         }
 
+        if (byHotplug && Machine.Options.InjectedBugs.HasFlag(InjectedBug.LoseDeferredBioOnOffline))
+        {
+            first = first.Next;
+        }
+
         var n = 0;
         for (var bio = first; bio is not null;)
         {

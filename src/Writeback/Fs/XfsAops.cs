@@ -226,7 +226,7 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     {
         var err = file is not null ? file.WriteAndWaitRange(start, end) : Mapping.WriteAndWaitRange(start, end);
         var logged = Inode.LogTimestamps(dataOnly);
-        var flush = new Bio(Device, BioOp.Flush).SubmitWait();
+        var flush = FileSystem.Cache.Machine.Options.InjectedBugs.HasFlag(InjectedBug.SkipFsyncFlush) ? Errno.None : new Bio(Device, BioOp.Flush).SubmitWait();
         return err != Errno.None ? err : logged != Errno.None ? logged : flush;
     }
 
@@ -312,9 +312,7 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
 
         var ioend = (Ioend)bio.Private!;
         ioend.Error = ToErrno(bio);
-        EndIoend(ioend);
-        ioend.FinishBuffered();
-        RecordCompletion(ioend);
+        FinishIoend(ioend);
     }
 
     // IRQ mode (xfs_end_bio): queue the ioend on the inode and kick the completion work.
@@ -348,11 +346,27 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
         _ioendLock.UnlockIrqRestore(flags);
         foreach (var ioend in Ioend.SortAndMerge(spliced))
         {
-            EndIoend(ioend);
-            ioend.FinishBuffered();
-            RecordCompletion(ioend);
+            FinishIoend(ioend);
             Context.CondResched();
         }
+    }
+
+    // The ioend's metadata work, then the end of writeback on its folios — in that order, or a
+    // reader (or a crash) could find data the extents and size do not yet cover.
+    private void FinishIoend(Ioend ioend)
+    {
+        if (FileSystem.Cache.Machine.Options.InjectedBugs.HasFlag(InjectedBug.EndWritebackBeforeConversion))
+        {
+            ioend.FinishBuffered();
+            EndIoend(ioend);
+        }
+        else
+        {
+            EndIoend(ioend);
+            ioend.FinishBuffered();
+        }
+
+        RecordCompletion(ioend);
     }
 
     private void RecordCompletion(Ioend ioend)

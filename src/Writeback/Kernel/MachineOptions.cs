@@ -56,6 +56,9 @@ public sealed record MachineOptions
     /// interrupt if none is set). Seeded on the deterministic engine; a fixed pattern on the real one.</summary>
     public double IrqInjectionProbability { get; init; }
 
+    /// <summary>Rules broken on purpose, to prove a torture run catches them (<see cref="InjectedBug.None"/> normally).</summary>
+    public InjectedBug InjectedBugs { get; init; }
+
     /// <summary>How long the real engine lets a CPU spin on one lock before it reports a lockup.</summary>
     public TimeSpan SpinLockupTimeout { get; init; } = TimeSpan.FromSeconds(20);
 

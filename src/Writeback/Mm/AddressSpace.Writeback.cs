@@ -14,6 +14,10 @@ public sealed partial class AddressSpace
     /// <summary>The writeback error sequence (mapping-&gt;wb_err).</summary>
     public Errseq WbErr { get; } = new();
 
+    /// <summary>With <see cref="InjectedBug.ReportErrorToOneFile"/>: the error sequence value whose
+    /// error a file has already been told of.</summary>
+    internal uint ErrorClaimedAt;
+
     /// <summary>Records a writeback error for every opener to see once, and in the legacy bits.</summary>
     /// <remarks>Kernel: mapping_set_error(). Context: Any context (bio completion included).</remarks>
     public void SetError(Errno error)
@@ -91,7 +95,7 @@ public sealed partial class AddressSpace
             wbc.SavedError = Errno.None;
             error = Errno.None;
             wbc.Index = wbc.RangeCyclic ? WritebackIndex : (ulong)wbc.RangeStart / Folio.PageSize;
-            if (wbc.Tag == PageCacheTag.ToWrite)
+            if (wbc.Tag == PageCacheTag.ToWrite && !Cache.Machine.Options.InjectedBugs.HasFlag(InjectedBug.ForgetToWriteTag))
             {
                 TagPagesForWriteback(wbc.Index, wbc.EndIndex);
             }

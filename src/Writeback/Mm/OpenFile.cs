@@ -1,3 +1,4 @@
+using System.Threading;
 using Writeback.Kernel;
 
 namespace Writeback.Mm;
@@ -33,6 +34,12 @@ public sealed class OpenFile
             _lock.Lock();
             err = Mapping.WbErr.CheckAndAdvance(ref _wbErr);
             _lock.Unlock();
+            if (err != Errno.None && Mapping.Cache.Machine.Options.InjectedBugs.HasFlag(InjectedBug.ReportErrorToOneFile)
+                && Interlocked.Exchange(ref Mapping.ErrorClaimedAt, _wbErr) == _wbErr)
+            {
+                // The broken rule: another file already consumed this error.
+                err = Errno.None;
+            }
         }
 
         Mapping.ClearLegacyErrors();

@@ -791,7 +791,18 @@ public class TaskCompletionTests
     /// wakes no other worker). CPU 0's pool is held the same way. CPU 1 goes offline; then a bio
     /// is deferred on CPU 0 (task with interrupts off); then CPU 1's pool is released — its
     /// worker now runs unbound, on CPU 0 — and after it CPU 0's pool.</summary>
-    private static HazardResult PendingWorkOfAnOfflinedCpu(TaskCompletionVariant variant, LockdepMode lockdep)
+    [Theory]
+    [InlineData(TaskCompletionVariant.Merged)]
+    [InlineData(TaskCompletionVariant.V5)]
+    public void InjectedLoseDeferredBioOnOffline_LeavesABioThatNeverRuns(TaskCompletionVariant variant)
+    {
+        var r = PendingWorkOfAnOfflinedCpu(variant, LockdepMode.Fail, InjectedBug.LoseDeferredBioOnOffline);
+        Assert.True(r.BatchWorkWasPendingAtCpuDown);
+        Assert.False(r.AllRan, "the dead-CPU drain dropped a bio, yet every callback ran");
+        Assert.Equal(3, r.Stats.DrainedByHotplug);
+    }
+
+    private static HazardResult PendingWorkOfAnOfflinedCpu(TaskCompletionVariant variant, LockdepMode lockdep, InjectedBug bug = InjectedBug.None)
     {
         const int OnCpu1 = 4;
         const int N = OnCpu1 + 1;
@@ -800,7 +811,7 @@ public class TaskCompletionTests
         BioCompletionStats? stats = null;
         var allRan = false;
         var pendingAtDown = false;
-        using var m = MachineFixture.Create(seed: 1, cpus: 2, lockdep: lockdep);
+        using var m = MachineFixture.Create(seed: 1, cpus: 2, lockdep: lockdep, configure: o => o with { InjectedBugs = bug });
         m.Run(() =>
         {
             var layer = BlockLayer.Create(m, new BlockLayerOptions { Variant = variant });
