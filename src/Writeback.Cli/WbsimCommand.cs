@@ -21,6 +21,7 @@ internal static class WbsimCommand
         var root = new RootCommand("wbsim: run fio job files on a model of the Linux writeback stack, under IRQ completion and task completion (BIO_COMPLETE_IN_TASK).");
         root.Subcommands.Add(Build("run", "Run a job file (or the built-in default) on one machine configuration.", compare: false, output, error, progressToTerminal, cancellation));
         root.Subcommands.Add(Build("compare", "Run a job file (or the built-in default) under IRQ completion and task completion, then compare them side by side.", compare: true, output, error, progressToTerminal, cancellation));
+        root.Subcommands.Add(TortureCommand.Build(output, error, progressToTerminal, cancellation));
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 

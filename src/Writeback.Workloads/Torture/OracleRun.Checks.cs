@@ -1,0 +1,150 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using Writeback.Fs;
+using Writeback.Kernel;
+
+namespace Writeback.Workloads.Torture;
+
+/// <summary>The checks, which raise a violation, and the seeded draws.</summary>
+public sealed partial class OracleRun
+{
+    private const long MaxFileBytes = OracleModel.MaxFileBytes;
+
+    private void CheckRead(OracleFile s, FsFile f, long pos, int len)
+    {
+        var buffer = new byte[len];
+        Expect(f.Read(pos, buffer, out var read), "the read");
+        var expected = (int)Math.Clamp(s.Size - pos, 0, len);
+        if (expected != read)
+        {
+            Fail($"{s.Label}: read [{pos}, {pos + len}) returned {read} bytes, the model has {expected} (size {s.Size}, file size {f.Size})");
+        }
+
+        _bytesChecked += read;
+        var actual = buffer.AsSpan(0, read);
+        var model = s.Data.AsSpan((int)Math.Min(pos, MaxFileBytes), read);
+        var at = actual.CommonPrefixLength(model);
+        if (at == read)
+        {
+            return;
+        }
+
+        var last = read - 1;
+        while (actual[last] == model[last])
+        {
+            last--;
+        }
+
+        var wrong = 0;
+        for (var i = at; i <= last; i++)
+        {
+            wrong += actual[i] != model[i] ? 1 : 0;
+        }
+
+        Fail($"{s.Label}: read [{pos}, {pos + len}) differs from the model at file offsets [{pos + at}, {pos + last + 1}) ({wrong} bytes differ): "
+            + $"first at {pos + at}: expected 0x{model[at]:x2}, got 0x{actual[at]:x2}; model there {Hex(model, at)}, read {Hex(actual, at)} (size {s.Size})");
+    }
+
+    private static void CheckSize(OracleFile s)
+    {
+        if (s.Buffered is { } f && f.Size != s.Size)
+        {
+            Fail($"{s.Label}: size {f.Size}, the model has {s.Size}");
+        }
+
+        if (s.Direct is { } d && d.Size != s.Size)
+        {
+            Fail($"{s.Label}: size {d.Size} (direct handle), the model has {s.Size}");
+        }
+    }
+
+    private void CheckFsck(string when)
+    {
+        var problems = Fsck.Check(_fs.Meta);
+        if (problems.Count > 0)
+        {
+            Fail($"the consistency check {when} found {problems.Count} problem(s): {string.Join("; ", problems.Take(5))}");
+        }
+    }
+
+    private static void Expect(Errno err, string what)
+    {
+        if (err != Errno.None)
+        {
+            Fail($"{what} returned {err}, expected success");
+        }
+    }
+
+    private static void ExpectError(Errno expected, Errno err, string what)
+    {
+        if (err != expected)
+        {
+            Fail($"{what} returned {err}, expected {expected}");
+        }
+    }
+
+    private static void ExpectBytes(long expected, long done, string what)
+    {
+        if (done != expected)
+        {
+            Fail(string.Create(CultureInfo.InvariantCulture, $"{what} did {done} bytes of {expected}"));
+        }
+    }
+
+    [DoesNotReturn]
+    private static void Fail(string what) => throw new OracleCheckException(what);
+
+    private static string Hex(ReadOnlySpan<byte> bytes, int at)
+    {
+        var end = Math.Min(bytes.Length, at + 8);
+        return Convert.ToHexString(bytes[at..end]);
+    }
+
+    // Mostly small, sometimes up to 256 KiB.
+    private int RandomLength() => Next(10) switch
+    {
+        < 4 => 1 + Next(2 * _blockSize),
+        < 7 => 1 + Next(16 << 10),
+        < 9 => 1 + Next(64 << 10),
+        _ => 1 + Next(256 << 10),
+    };
+
+    private int AlignedLength() => Math.Max(_blockSize, (RandomLength() + _blockSize - 1) / _blockSize * _blockSize);
+
+    // Anywhere in the file's range, near its EOF, or near a block boundary; the range ends by MaxFileBytes.
+    private long RandomPos(OracleFile s, long len, bool aligned)
+    {
+        var maxStart = MaxFileBytes - len;
+        long pos = Next(10) switch
+        {
+            < 4 => NextLong(maxStart + 1),
+            < 7 => s.Size + NextLong(4L * _blockSize) - (2L * _blockSize),
+            < 9 => (NextLong(MaxFileBytes / _blockSize) * _blockSize) + Next(7) - 3,
+            _ => NextLong(Math.Max(1, s.Size)),
+        };
+        pos = Math.Clamp(pos, 0, maxStart);
+        return aligned ? pos / _blockSize * _blockSize : pos;
+    }
+
+    private byte[] RandomBytes(int len)
+    {
+        var data = new byte[len];
+        for (var i = 0; i < len; i += 8)
+        {
+            var bits = _rng.NextUInt64();
+            for (var j = i; j < Math.Min(len, i + 8); j++)
+            {
+                data[j] = (byte)bits;
+                bits >>= 8;
+            }
+        }
+
+        return data;
+    }
+
+    private int Next(int bound) => (int)_rng.NextInt64(bound);
+
+    private long NextLong(long bound) => _rng.NextInt64(bound);
+
+    private bool Chance(int percent) => Next(100) < percent;
+}
