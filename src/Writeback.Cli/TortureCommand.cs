@@ -42,6 +42,9 @@ internal static class TortureCommand
             command.Options.Add(o);
         }
 
+        var crashes = new Option<bool>("--crashes") { Description = "after the oracle, crash enumeration in each configuration: every ACE workload of up to 2 operations, one of every operation, and a 30-operation random workload per seed, each crashed at every flush boundary with seeded subsets of unflushed writes" };
+        command.Options.Add(crashes);
+
         // Unknown options are bad input (exit 2) like bad values, not the parser's exit 1.
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
@@ -65,7 +68,8 @@ internal static class TortureCommand
                 return 2;
             }
 
-            return Run(plan, output, error, terminal, runOne ?? ((o, s) => new OracleRun(o, s).Execute()), cancellation);
+            var code = Run(plan, output, error, terminal, runOne ?? ((o, s) => new OracleRun(o, s).Execute()), cancellation);
+            return code == 0 && parse.GetValue(crashes) ? RunCrashes(plan, output, error, cancellation) : code;
         });
         return command;
     }
@@ -107,6 +111,43 @@ internal static class TortureCommand
 
         progress.End();
         output.Write(totals.Table(plan));
+        return 0;
+    }
+
+    // Crash enumeration per configuration; the first violation is printed and ends the command.
+    private static int RunCrashes(Plan plan, TextWriter output, TextWriter error, CancellationToken cancellation)
+    {
+        var seeds = Enumerable.Range(0, Math.Max(1, plan.Seeds)).Select(i => plan.FirstSeed + (ulong)i).ToList();
+        foreach (var config in plan.Configurations())
+        {
+            var name = config.Completion == Writeback.Mm.CompletionMode.Irq ? "irq" : $"task/{config.Variant.ToString().ToLowerInvariant()}";
+            error.WriteLine($"wbsim torture: crash enumeration, {name}");
+            var workloads = Writeback.Workloads.Torture.Crash.AceWorkloads.Enumerate(2)
+                .Append(Writeback.Workloads.Torture.Crash.CrashWorkload.EveryOperation())
+                .Concat(seeds.Select(s => Writeback.Workloads.Torture.Crash.CrashWorkload.Random(s, 30)));
+            var options = new Writeback.Workloads.Torture.Crash.CrashOptions
+            {
+                Completion = config.Completion,
+                Variant = config.Variant,
+                Seed = plan.FirstSeed,
+                StopAtFirstViolation = true,
+            };
+            var report = Writeback.Workloads.Torture.Crash.CrashEnumerator.Check(workloads, options, cancellation: cancellation);
+            output.Write(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"crashes {name,-13} {report.Workloads,6} workloads {report.StatesChecked,9:N0} states {report.TotalViolations,3} violations {report.StatesPerSecond,8:N0} states/s\n"));
+            if (report.Violations.Count > 0)
+            {
+                output.Write(report.Violations[0].Text);
+                output.Write('\n');
+                return 1;
+            }
+
+            if (cancellation.IsCancellationRequested)
+            {
+                return 130;
+            }
+        }
+
         return 0;
     }
 

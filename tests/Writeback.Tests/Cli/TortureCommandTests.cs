@@ -191,10 +191,10 @@ public sealed class TortureCommandTests
     [Fact]
     public void UnknownOption_ExitsTwo_NamingIt()
     {
-        var (code, output, error) = Torture("--seed", "1", "--crashes");
+        var (code, output, error) = Torture("--seed", "1", "--hotplug");
 
         Assert.Equal(2, code);
-        Assert.Contains("wbsim torture: '--crashes': not an option or value of torture", error, StringComparison.Ordinal);
+        Assert.Contains("wbsim torture: '--hotplug': not an option or value of torture", error, StringComparison.Ordinal);
         Assert.Empty(output);
     }
 
@@ -227,4 +227,12 @@ public sealed class TortureCommandTests
             ReplayCommand = OracleRun.ReplayCommandFor(s, o, 10),
         };
     };
+
+    [Fact]
+    public void Crashes_EnumeratesCrashStatesAfterTheOracle_InEachConfiguration()
+    {
+        var (code, output, error) = Torture("--seed", "1", "--ops", "10", "--completion", "irq", "--crashes");
+        Assert.True(code == 0, error + output);
+        Assert.Matches(@"crashes irq\s+628 workloads\s+[0-9,]+ states\s+0 violations", output);
+    }
 }
