@@ -54,6 +54,10 @@ public sealed class SpinLock : ILockdepMap
     /// <summary>True while some CPU holds the lock or waits for it (spin_is_locked()).</summary>
     public bool IsLocked => Volatile.Read(ref _next) != Volatile.Read(ref _serving);
 
+    /// <summary>True when a CPU waits for the lock besides its holder (spin_is_contended()).</summary>
+    /// <remarks>Kernel: ticket_spin_is_contended(): more than one ticket taken and not yet served.</remarks>
+    public bool IsContended => Volatile.Read(ref _next) - Volatile.Read(ref _serving) > 1;
+
     /// <summary>The ticket now being served: a spinner whose ticket this is owns the lock.</summary>
     internal int ServingTicket => Volatile.Read(ref _serving);
 

@@ -438,6 +438,9 @@ public class InterruptTests
                         Context.Point(4096);
                     }
 
+                    // On the real engine CPU 0 may still be on its way into lock(): raise the
+                    // interrupt only once it waits for the lock.
+                    MachineFixture.SpinUntil(() => l.IsContended);
                     m.RaiseIrq(0, "while-spinning", () =>
                     {
                         inHandler = (Current.Cpu.Id, Volatile.Read(ref aboutToLock) && !Volatile.Read(ref acquired), l.IsLocked);
