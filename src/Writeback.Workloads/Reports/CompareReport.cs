@@ -47,7 +47,7 @@ public static class CompareReport
         Row(sb, "  its cause", runs, r => Cut(r.Model.IrqsOff?.Cause ?? "-"));
         Row(sb, "irq latency p99", runs, r => Time(r.Model.IrqLatency.P99Ns));
         Row(sb, "irq latency max", runs, r => Time(r.Model.IrqLatency.MaxNs));
-        foreach (var wq in new[] { "ioend", "dio", "buf", "bio_complete" })
+        foreach (var wq in ModelReport.DeferralWorkqueues)
         {
             Row(sb, $"workqueue {wq} (queued)", runs, r => Invariant($"{r.Model.Workqueues.GetValueOrDefault(wq).Queued}"));
         }
@@ -91,5 +91,5 @@ public static class CompareReport
 
     private static string Cut(string s) => s.Length <= ColumnWidth ? s : s[..(ColumnWidth - 1)] + "~";
 
-    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+    private static string Invariant(FormattableString s) => FioTextNumbers.Inv(s);
 }

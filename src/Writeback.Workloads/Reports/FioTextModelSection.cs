@@ -10,7 +10,6 @@ namespace Writeback.Workloads.Reports;
 /// (/proc/lock_stat, its percentiles, the irqsoff tracer, lockdep's reports).</summary>
 internal static class FioTextModelSection
 {
-    private static readonly string[] s_namedWorkqueues = ["ioend", "dio", "buf", "bio_complete"];
 
     /// <summary>Writes the model's sections.</summary>
     public static void Write(TextWriter w, RunResult run)
@@ -69,9 +68,9 @@ internal static class FioTextModelSection
     // The four the report names, always, then any other workqueue that was used, by name.
     private static string Workqueues(ModelReport m)
     {
-        var named = s_namedWorkqueues.Select(n => (Name: n, Traffic: m.Workqueues.GetValueOrDefault(n)));
+        var named = ModelReport.DeferralWorkqueues.Select(n => (Name: n, Traffic: m.Workqueues.GetValueOrDefault(n)));
         var others = m.Workqueues
-            .Where(kv => !s_namedWorkqueues.Contains(kv.Key, StringComparer.Ordinal) && kv.Value.Queued > 0)
+            .Where(kv => !ModelReport.DeferralWorkqueues.Contains(kv.Key, StringComparer.Ordinal) && kv.Value.Queued > 0)
             .OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Select(kv => (Name: kv.Key, Traffic: kv.Value));
         return string.Join(' ', named.Concat(others).Select(q => Inv($"{q.Name}={q.Traffic.Queued}/{q.Traffic.Executed}")));

@@ -11,7 +11,6 @@ namespace Writeback.Workloads.Reports;
 internal static class JsonModelWriter
 {
     /// <summary>The workqueues the report always lists, in this order, even when idle.</summary>
-    private static readonly string[] s_fixedWorkqueues = ["ioend", "dio", "buf", "bio_complete"];
 
     /// <summary>Writes <paramref name="run"/>'s "model" object.</summary>
     public static void WriteModel(Utf8JsonWriter w, RunResult run)
@@ -127,8 +126,8 @@ internal static class JsonModelWriter
     private static void WriteWorkqueues(Utf8JsonWriter w, IReadOnlyDictionary<string, (long Queued, long Executed)> workqueues)
     {
         w.WriteStartObject("workqueues");
-        var others = workqueues.Keys.Where(k => !s_fixedWorkqueues.Contains(k, StringComparer.Ordinal)).Order(StringComparer.Ordinal);
-        foreach (var name in s_fixedWorkqueues.Concat(others))
+        var others = workqueues.Keys.Where(k => !ModelReport.DeferralWorkqueues.Contains(k, StringComparer.Ordinal)).Order(StringComparer.Ordinal);
+        foreach (var name in ModelReport.DeferralWorkqueues.Concat(others))
         {
             var (queued, executed) = workqueues.GetValueOrDefault(name);
             w.WriteStartObject(name);

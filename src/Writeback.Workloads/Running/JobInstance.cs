@@ -161,10 +161,7 @@ internal sealed class JobInstance
         {
             // fio fills its buffers with random data once (refill_buffers=0); so does the model.
             _buffer = new byte[Math.Max(_spec.ReadBlockSize, _spec.WriteBlockSize)];
-            for (var i = 0; i < _buffer.Length; i += 8)
-            {
-                BitConverter.TryWriteBytes(_buffer.AsSpan(i, Math.Min(8, _buffer.Length - i)), _rng.NextUInt64());
-            }
+            _rng.NextBytes(_buffer);
         }
 
         var buffer = _buffer;

@@ -88,11 +88,7 @@ internal static class JobLayout
                 // A read job needs data to read, and overwrite=1 written blocks to overwrite: fio
                 // writes the file before the job starts.
                 var chunk = new byte[(int)Math.Min(FillChunk, spec.FileSize)];
-                var rng = new Prandom(0x89);
-                for (var i = 0; i + 8 <= chunk.Length; i += 8)
-                {
-                    BitConverter.TryWriteBytes(chunk.AsSpan(i), rng.NextUInt64());
-                }
+                new Prandom(0x89).NextBytes(chunk);
 
                 for (var at = 0L; at < spec.FileSize; at += chunk.Length)
                 {

@@ -10,6 +10,10 @@ public sealed class ModelReport
     /// <summary>The i_pages lock's kernel class name.</summary>
     public const string PagesClassName = "&mapping->i_pages";
 
+    /// <summary>The deferral workqueues every report lists, by their report names, in this order:
+    /// buffered ioend completion, direct I/O completion, the buffer cache's, the block layer's.</summary>
+    public static IReadOnlyList<string> DeferralWorkqueues { get; } = ["ioend", "dio", "buf", "bio_complete"];
+
     /// <summary>"measured" (real engine) or "modelled" (deterministic engine).</summary>
     public required string TimeBasis { get; init; }
 

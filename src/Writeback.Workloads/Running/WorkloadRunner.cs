@@ -122,13 +122,7 @@ public static class WorkloadRunner
             completion.Add(fs.Stats.DirectCompletionLatency);
         }
 
-        var workqueues = new Dictionary<string, (long Queued, long Executed)>(StringComparer.Ordinal)
-        {
-            ["ioend"] = (0, 0),
-            ["dio"] = (0, 0),
-            ["buf"] = (0, 0),
-            ["bio_complete"] = (0, 0),
-        };
+        var workqueues = ModelReport.DeferralWorkqueues.ToDictionary(n => n, _ => (Queued: 0L, Executed: 0L), StringComparer.Ordinal);
         foreach (var wq in m.Workqueues)
         {
             var name = ReportName(wq.Name);

@@ -37,6 +37,20 @@ public sealed class Prandom
         return z ^ (z >> 31);
     }
 
+    /// <summary>Fills <paramref name="buffer"/> with random bytes, eight at a time (the tail from one more draw).</summary>
+    public void NextBytes(Span<byte> buffer)
+    {
+        for (var i = 0; i < buffer.Length; i += sizeof(ulong))
+        {
+            var word = NextUInt64();
+            var n = Math.Min(sizeof(ulong), buffer.Length - i);
+            for (var b = 0; b < n; b++)
+            {
+                buffer[i + b] = (byte)(word >> (8 * b));
+            }
+        }
+    }
+
     /// <summary>A uniform double in [0, 1).</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
 
