@@ -3,24 +3,28 @@ using Writeback.Fs;
 namespace Writeback.Workloads.Torture;
 
 /// <summary>One file of the oracle's model — an inode, not a name: its bytes and size, its open
-/// handles, and the name it has now (none once it is unlinked or renamed over). Bytes past the
-/// size are always zero.</summary>
+/// handles, and the names it has now (several after a link; none once its last name is unlinked
+/// or renamed over). Bytes past the size are always zero.</summary>
 public sealed class OracleFile
 {
+    private readonly List<string> _names = [];
     private byte[]? _data;
 
     internal OracleFile(int id, string path)
     {
         Id = id;
-        Path = path;
+        _names.Add(path);
         LastPath = path;
     }
 
     /// <summary>The model's number for the file (the order in which the model made it).</summary>
     public int Id { get; }
 
-    /// <summary>The file's name now; null once it has none (held open: an orphan).</summary>
-    public string? Path { get; private set; }
+    /// <summary>The file's first name now; null once it has none (held open: an orphan).</summary>
+    public string? Path => _names.Count > 0 ? _names[0] : null;
+
+    /// <summary>Every name the file has now, in the order it got them: its link count.</summary>
+    public IReadOnlyList<string> Names => _names;
 
     /// <summary>The last name the file had.</summary>
     public string LastPath { get; private set; }
@@ -84,13 +88,31 @@ public sealed class OracleFile
         }
     }
 
-    /// <summary>Takes the loss of the file's name.</summary>
-    internal void Unname() => Path = null;
+    /// <summary>Takes the loss of name <paramref name="path"/> (an unlink, or a rename over it).</summary>
+    internal void Unname(string path) => _names.Remove(path);
 
-    /// <summary>Takes a new name (a rename): the same inode, its handles and bytes.</summary>
-    internal void Rename(string path)
+    /// <summary>Takes a new name <paramref name="path"/> (a link, or the new name of a rename):
+    /// the same inode, its handles and bytes.</summary>
+    internal void AddName(string path)
     {
-        Path = path;
+        _names.Add(path);
         LastPath = path;
+    }
+
+    /// <summary>A copy of what the file holds on disk once synced: names, bytes and size.</summary>
+    internal OracleFileState Capture() => new([.. _names], Data[..(int)Size], Size, Exists, Ino);
+
+    /// <summary>Puts back what <see cref="Capture"/> took: every handle is closed by then.</summary>
+    internal void Restore(OracleFileState state)
+    {
+        _names.Clear();
+        _names.AddRange(state.Names);
+        Data.AsSpan().Clear();
+        state.Data.CopyTo(Data.AsSpan());
+        Size = state.Size;
+        Exists = state.Exists;
+        Ino = state.Ino;
+        Buffered = null;
+        Direct = null;
     }
 }

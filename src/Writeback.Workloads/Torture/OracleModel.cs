@@ -34,8 +34,9 @@ public sealed class OracleModel
     /// <summary>The orphans: unnamed files held open.</summary>
     public IReadOnlyList<OracleFile> Orphans => _orphans;
 
-    /// <summary>Every file that exists: the named ones in name order, then the orphans.</summary>
-    public IEnumerable<OracleFile> Live => _named.Where(f => f.Exists).Concat(_orphans);
+    /// <summary>Every file that exists, once each: the named ones in name order (a file with
+    /// several names at its first), then the orphans.</summary>
+    public IEnumerable<OracleFile> Live => _named.Where(f => f.Exists).Distinct().Concat(_orphans);
 
     /// <summary>What name <paramref name="index"/> holds (an unborn file if it names nothing).</summary>
     public OracleFile At(int index) => _named[index];
@@ -55,10 +56,11 @@ public sealed class OracleModel
     }
 
     /// <summary>Takes <c>rename(from, to)</c> of two existing-or-not names; a file that was at
-    /// <paramref name="to"/> loses its name. Returns that file, or null.</summary>
+    /// <paramref name="to"/> loses that name. Returns that file if it lost its last name, or null.</summary>
+    /// <remarks>As rename(2): when both names are links to the same file, nothing changes.</remarks>
     internal OracleFile? Rename(int from, int to)
     {
-        if (from == to || !_named[from].Exists)
+        if (from == to || !_named[from].Exists || ReferenceEquals(_named[from], _named[to]))
         {
             return null;
         }
@@ -66,21 +68,31 @@ public sealed class OracleModel
         var victim = _named[to].Exists ? _named[to] : null;
         if (victim is not null)
         {
-            Detach(victim);
+            Unname(victim, to);
         }
 
         // The moving file keeps its identity, handles and bytes: a renamed inode is the same inode.
         var moving = _named[from];
-        moving.Rename(Paths[to]);
+        moving.Unname(Paths[from]);
+        moving.AddName(Paths[to]);
         _named[to] = moving;
         _named[from] = Unborn(from);
-        return victim;
+        return victim is { Names.Count: 0 } ? victim : null;
+    }
+
+    /// <summary>Takes <c>link(from, to)</c>: name <paramref name="to"/>, which names nothing,
+    /// becomes another name of the file at <paramref name="from"/>.</summary>
+    internal void Link(int from, int to)
+    {
+        var file = _named[from];
+        file.AddName(Paths[to]);
+        _named[to] = file;
     }
 
     /// <summary>Takes <c>unlink(path)</c> of name <paramref name="index"/>, which names a file.</summary>
     internal void Unlink(int index)
     {
-        Detach(_named[index]);
+        Unname(_named[index], index);
         _named[index] = Unborn(index);
     }
 
@@ -94,9 +106,42 @@ public sealed class OracleModel
         }
     }
 
+    /// <summary>What a synced image holds: every name's file (orphans do not outlive a mount).</summary>
+    internal IReadOnlyList<(OracleFile File, OracleFileState State)> Capture() =>
+        [.. _named.Distinct().Select(f => (f, f.Capture()))];
+
+    /// <summary>Goes back to <paramref name="captured"/>, after a power cut lost every write since
+    /// it was taken; every handle is closed by then, so no orphan is left.</summary>
+    internal void Restore(IReadOnlyList<(OracleFile File, OracleFileState State)> captured)
+    {
+        foreach (var o in _orphans)
+        {
+            o.Exists = false;
+        }
+
+        _orphans.Clear();
+        foreach (var (file, state) in captured)
+        {
+            file.Restore(state);
+        }
+
+        for (var i = 0; i < _named.Length; i++)
+        {
+            _named[i] = captured.First(c => c.State.Names.Contains(Paths[i], StringComparer.Ordinal)).File;
+        }
+    }
+
+    private void Unname(OracleFile file, int index)
+    {
+        file.Unname(Paths[index]);
+        if (file.Names.Count == 0)
+        {
+            Detach(file);
+        }
+    }
+
     private void Detach(OracleFile file)
     {
-        file.Unname();
         if (file.IsOpen)
         {
             _orphans.Add(file);

@@ -33,6 +33,12 @@ public sealed record OracleResult
     /// <summary>Work items the mounts queued on dio (IRQ mode's deferred direct-I/O completion).</summary>
     public required long DioWorkqueueItems { get; init; }
 
+    /// <summary>Bios a fault rule hit (failed or dropped writes), with <see cref="TortureOptions.Faults"/>.</summary>
+    public long FaultsInjected { get; init; }
+
+    /// <summary>Fault episodes run, with <see cref="TortureOptions.Faults"/>.</summary>
+    public int FaultEpisodes { get; init; }
+
     /// <summary>Host milliseconds the run took.</summary>
     public required long HostMs { get; init; }
 

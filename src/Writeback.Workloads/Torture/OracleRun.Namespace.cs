@@ -18,6 +18,12 @@ public sealed partial class OracleRun
             s = _model.Orphans[Next(_model.Orphans.Count)];
         }
 
+        if (_options.Faults && Next(16) == 0)
+        {
+            FaultStep(s);
+            return;
+        }
+
         var pick = Next(100);
         if (s.IsOrphan && s.Direct is null && pick is >= 38 and < 53)
         {
@@ -66,8 +72,11 @@ public sealed partial class OracleRun
             case < 79:
                 Reopen(s);
                 break;
-            case < 83:
+            case < 81:
                 Rename();
+                break;
+            case < 84:
+                Link();
                 break;
             case < 87:
                 Unlink();
@@ -123,15 +132,17 @@ public sealed partial class OracleRun
         var to = Next(Files);
         var src = _model.At(from);
         var dst = _model.At(to);
-        var replacing = src.Exists && from != to && dst.Exists;
-        if (replacing)
+        var same = src.Exists && ReferenceEquals(src, dst);
+        var replacing = src.Exists && !same && dst.Exists;
+        if (replacing && dst.Names.Count == 1)
         {
             PrepareUnname(dst);
         }
 
         var note = !src.Exists ? " (no such file: ENOENT)"
             : from == to ? " (onto itself: nothing changes)"
-            : replacing ? $" replacing file #{dst.Id}{(dst.IsOpen ? ", held open: an orphan until closed" : string.Empty)}"
+            : same ? " (two links to one file: nothing changes)"
+            : replacing ? $" replacing file #{dst.Id}{(dst.Names.Count > 1 ? ", which keeps another name" : dst.IsOpen ? ", held open: an orphan until closed" : string.Empty)}"
             : string.Empty;
         Record($"rename {_model.Paths[from]} -> {_model.Paths[to]}{note}");
         var err = _fs.Meta.Rename(_model.Paths[from], _model.Paths[to]);
@@ -150,16 +161,43 @@ public sealed partial class OracleRun
         CheckNamespace();
     }
 
+    // A hard link from one name to another; EEXIST onto a name in use, ENOENT from a name
+    // naming nothing.
+    private void Link()
+    {
+        var from = Next(Files);
+        var to = Next(Files);
+        var src = _model.At(from);
+        var dst = _model.At(to);
+        var note = !src.Exists ? " (no such file: ENOENT)" : dst.Exists ? " (the new name is in use: EEXIST)" : $" (file #{src.Id} gets name {src.Names.Count + 1})";
+        Record($"link {_model.Paths[from]} -> {_model.Paths[to]}{note}");
+        var err = _fs.Meta.Link(_model.Paths[from], _model.Paths[to]);
+        if (!src.Exists || dst.Exists)
+        {
+            ExpectError(!src.Exists ? Errno.ENOENT : Errno.EEXIST, err, !src.Exists ? "the link of a missing file" : "the link onto a name in use");
+            return;
+        }
+
+        Expect(err, "the link");
+        if (!Skip("link"))
+        {
+            _model.Link(from, to);
+        }
+
+        CheckNamespace();
+    }
+
     private void Unlink()
     {
         var index = Next(Files);
         var s = _model.At(index);
-        if (s.Exists)
+        var last = s.Exists && s.Names.Count == 1;
+        if (last)
         {
             PrepareUnname(s);
         }
 
-        Record($"unlink {_model.Paths[index]}{(!s.Exists ? " (no such file: ENOENT)" : s.IsOpen ? $" (file #{s.Id}, held open: an orphan until closed)" : string.Empty)}");
+        Record($"unlink {_model.Paths[index]}{(!s.Exists ? " (no such file: ENOENT)" : !last ? $" (file #{s.Id} keeps another name)" : s.IsOpen ? $" (file #{s.Id}, held open: an orphan until closed)" : string.Empty)}");
         var err = _fs.Meta.Unlink(_model.Paths[index]);
         if (!s.Exists)
         {
@@ -171,7 +209,7 @@ public sealed partial class OracleRun
         if (!Skip("unlink"))
         {
             _model.Unlink(index);
-            if (!s.IsOrphan)
+            if (last && !s.IsOrphan)
             {
                 CheckFreed(s);
             }
@@ -401,6 +439,15 @@ public sealed partial class OracleRun
             if (s.Ino is { } known && known != ino)
             {
                 Fail(string.Create(CultureInfo.InvariantCulture, $"/{name} names inode {ino}, the model has inode {known} (file #{s.Id})"));
+            }
+        }
+
+        foreach (var s in _model.Live.Where(f => !f.IsOrphan && f.Ino is not null))
+        {
+            Expect(_fs.Meta.Inodes.Read(s.Ino!.Value, out var core, out _), "the inode read");
+            if (core is null || core.Nlink != s.Names.Count)
+            {
+                Fail(string.Create(CultureInfo.InvariantCulture, $"{s.Label}: inode {s.Ino} has link count {core?.Nlink.ToString(CultureInfo.InvariantCulture) ?? "none (free)"}, the model has {s.Names.Count} name(s): {string.Join(", ", s.Names)}"));
             }
         }
 

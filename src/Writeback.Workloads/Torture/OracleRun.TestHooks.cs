@@ -8,7 +8,7 @@ public sealed partial class OracleRun
     internal Action<OracleFile, long, int>? AfterModelWrite { get; set; }
 
     /// <summary>Given an operation's model update ("write", "truncate", "fallocate",
-    /// "punch hole", "rename", "unlink"), true skips it, as a model that forgot it would.</summary>
+    /// "punch hole", "rename", "link", "unlink"), true skips it, as a model that forgot it would.</summary>
     internal Func<string, bool>? SkipModelUpdate { get; set; }
 
     /// <summary>Every operation logged so far, "#N what".</summary>

@@ -11,7 +11,8 @@ namespace Writeback.Workloads.Torture;
 /// <summary>One fsx-style oracle run: a seeded random sequence of file operations — buffered,
 /// direct, dontcache and asynchronous direct reads and writes of any alignment, appends,
 /// truncate up and down, fallocate, punch hole, fsync, fdatasync, close and reopen, drop caches,
-/// sync, unmount and mount (with or without a power cut), rename and unlink across the files —
+/// sync, unmount and mount (with or without a power cut), rename, link and unlink across the
+/// files, and with <see cref="TortureOptions.Faults"/> fault episodes (see the Faults part) —
 /// on a fresh machine and filesystem, checked against <see cref="OracleModel"/> (a byte array and
 /// a size per file) after every step.</summary>
 /// <remarks>
@@ -97,6 +98,11 @@ public sealed partial class OracleRun
             command += " --mix " + options.Mix.ToString().ToLowerInvariant();
         }
 
+        if (options.Faults)
+        {
+            command += " --faults";
+        }
+
         if (options.Cpus != 2)
         {
             command += string.Create(CultureInfo.InvariantCulture, $" --cpus {options.Cpus}");
@@ -105,7 +111,7 @@ public sealed partial class OracleRun
         if (options.HasLibraryOnlySettings)
         {
             command += string.Create(CultureInfo.InvariantCulture,
-                $"  # and TortureOptions {{ BlockSize = {options.BlockSizeFor(seed)}, IrqInjection = {options.IrqInjectionFor(seed)}, TightDirtyLimits = {(options.TightDirtyLimitsFor(seed) ? "true" : "false")} }}, which the command line does not set");
+                $"  # and TortureOptions {{ BlockSize = {options.BlockSizeFor(seed)}, IrqInjection = {options.IrqInjectionFor(seed)}, TightDirtyLimits = {(options.TightDirtyLimitsFor(seed) ? "true" : "false")}{(options.InjectedBugs != InjectedBug.None ? $", InjectedBugs = {options.InjectedBugs}" : string.Empty)} }}, which the command line does not set");
         }
 
         return command;
@@ -145,6 +151,8 @@ public sealed partial class OracleRun
             BufferedBytesWritten = _bufferedBytesWritten,
             ConvWorkqueueItems = conv,
             DioWorkqueueItems = dio,
+            FaultsInjected = _disk?.FaultsInjected ?? 0,
+            FaultEpisodes = _faultEpisodes,
             HostMs = Environment.TickCount64 - hostStart,
             ReplayCommand = replay,
             Violation = failure is { } f ? Violation(f.What, f.Detail, planned, replay) : null,
@@ -162,6 +170,7 @@ public sealed partial class OracleRun
         RecordTrace = false,
         SpinLockupTimeout = TimeSpan.FromSeconds(10),
         IrqInjectionProbability = _irqInjection,
+        InjectedBugs = _options.InjectedBugs,
     };
 
     // Runs the machine under a host-time watchdog: past the limit the machine is stopped (its

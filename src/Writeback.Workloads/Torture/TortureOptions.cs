@@ -1,4 +1,5 @@
 using Writeback.Block;
+using Writeback.Kernel;
 using Writeback.Mm;
 
 namespace Writeback.Workloads.Torture;
@@ -36,6 +37,16 @@ public sealed record TortureOptions
     /// <summary>Which operations are drawn.</summary>
     public OracleMix Mix { get; init; } = OracleMix.Full;
 
+    /// <summary>Fault episodes in the full mix (about one step in sixteen): data write errors during
+    /// writeback and direct I/O with the fstests error-reporting checks, a metadata write error
+    /// that shuts the filesystem down, and dropped writes, each followed by the checks of what
+    /// must survive (see <see cref="OracleRun"/>).</summary>
+    public bool Faults { get; init; }
+
+    /// <summary>Deliberate breakages of the stack's rules (negative controls that prove the
+    /// torture can fail); none by default.</summary>
+    public InjectedBug InjectedBugs { get; init; }
+
     /// <summary>Simulated CPUs.</summary>
     public int Cpus { get; init; } = 2;
 
@@ -55,8 +66,9 @@ public sealed record TortureOptions
     public bool TightDirtyLimitsFor(ulong seed) => TightDirtyLimits ?? seed % 2 == 0;
 
     /// <summary>Whether a setting that changes the run and that <c>wbsim torture</c> cannot
-    /// express (block size, interrupt injection, dirty limits) is set instead of seed-derived.</summary>
-    public bool HasLibraryOnlySettings => BlockSize is not null || IrqInjection is not null || TightDirtyLimits is not null;
+    /// express (block size, interrupt injection, dirty limits, injected bugs) is set instead of
+    /// seed-derived or default.</summary>
+    public bool HasLibraryOnlySettings => BlockSize is not null || IrqInjection is not null || TightDirtyLimits is not null || InjectedBugs != InjectedBug.None;
 
     /// <summary>Throws naming the first invalid setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
@@ -77,9 +89,14 @@ public sealed record TortureOptions
             throw new ArgumentOutOfRangeException(nameof(IrqInjection), p, "torture options: IrqInjection must be between 0 and 1");
         }
 
-        if (Cpus < 1 || Cpus > Kernel.MachineOptions.MaxCpus)
+        if (Cpus < 1 || Cpus > MachineOptions.MaxCpus)
         {
-            throw new ArgumentOutOfRangeException(nameof(Cpus), Cpus, $"torture options: Cpus must be between 1 and {Kernel.MachineOptions.MaxCpus}");
+            throw new ArgumentOutOfRangeException(nameof(Cpus), Cpus, $"torture options: Cpus must be between 1 and {MachineOptions.MaxCpus}");
+        }
+
+        if (Faults && Mix != OracleMix.Full)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Faults), Faults, "torture options: Faults needs the full mix");
         }
 
         if (LogTail < 1)

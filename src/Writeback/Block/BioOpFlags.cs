@@ -17,7 +17,8 @@ public enum BioOpFlags
     /// <summary>REQ_PREFLUSH: flush the volatile cache before this write.</summary>
     Preflush = 1 << 2,
 
-    /// <summary>REQ_META: filesystem metadata.</summary>
+    /// <summary>REQ_META: filesystem metadata (the journal's and the metadata buffer cache's
+    /// bios carry it, as XFS's log and buffer I/O do; a <see cref="FaultRule"/> can select on it).</summary>
     Meta = 1 << 3,
 
     /// <summary>REQ_POLLED: the submitter polls for completion instead of taking an interrupt.</summary>

@@ -2,13 +2,18 @@ namespace Writeback.Block;
 
 /// <summary>A fault to inject into the bios a device is handed: which bios it matches and what
 /// it does to them (in the spirit of dm-flakey and the fstests error-injection targets).</summary>
-/// <remarks>A bio matches when its operation matches, it overlaps the sector range, the rule has
-/// matches left, and the seeded draw falls under <see cref="Probability"/>. The first matching
-/// rule applies.</remarks>
+/// <remarks>A bio matches when its operation matches, it overlaps the sector range, its
+/// REQ_META flag agrees with <see cref="Metadata"/>, the rule has matches left, and the seeded
+/// draw falls under <see cref="Probability"/>. The first matching rule applies.</remarks>
 public sealed record FaultRule
 {
     /// <summary>The operation matched; null for any.</summary>
     public BioOp? Op { get; init; }
+
+    /// <summary>Whether the bio must be filesystem metadata: null for any bio, true for bios
+    /// flagged <see cref="BioOpFlags.Meta"/> (the journal's and the buffer cache's), false for
+    /// bios without it (file data).</summary>
+    public bool? Metadata { get; init; }
 
     /// <summary>First sector of the range matched.</summary>
     public ulong FirstSector { get; init; }

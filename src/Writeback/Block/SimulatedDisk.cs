@@ -26,6 +26,7 @@ public abstract class SimulatedDisk : BlockDevice
     private long _completed;
     private long _failed;
     private long _flushes;
+    private long _faultsInjected;
 
     private protected SimulatedDisk(BlockLayer layer, DiskOptions options, IDiskMedia media)
         : base(layer, Checked(layer, options).Name, media.CapacitySectors, options.Limits)
@@ -61,6 +62,9 @@ public abstract class SimulatedDisk : BlockDevice
 
     /// <summary>Cache flushes performed (empty flushes and preflushes).</summary>
     public long Flushes => Interlocked.Read(ref _flushes);
+
+    /// <summary>Bios a fault rule hit, whatever its action (fail, drop or delay).</summary>
+    public long FaultsInjected => Interlocked.Read(ref _faultsInjected);
 
     /// <summary>Bytes in the volatile write cache now.</summary>
     public long CachedBytes
@@ -389,7 +393,8 @@ public abstract class SimulatedDisk : BlockDevice
         foreach (var f in _faults)
         {
             var r = f.Rule;
-            if ((r.Op is { } op && op != bio.Op) || last < r.FirstSector || bio.Sector > r.LastSector || f.Left == 0)
+            if ((r.Op is { } op && op != bio.Op) || last < r.FirstSector || bio.Sector > r.LastSector || f.Left == 0
+                || (r.Metadata is { } meta && meta != ((bio.OpFlags & BioOpFlags.Meta) != 0)))
             {
                 continue;
             }
@@ -404,6 +409,7 @@ public abstract class SimulatedDisk : BlockDevice
                 f.Left--;
             }
 
+            Interlocked.Increment(ref _faultsInjected);
             return r;
         }
 

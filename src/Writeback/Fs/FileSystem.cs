@@ -2,6 +2,7 @@ using System.Threading;
 using Writeback.Block;
 using Writeback.Fs.Format;
 using Writeback.Kernel;
+using Writeback.Lib;
 using Writeback.Mm;
 
 namespace Writeback.Fs;
@@ -12,7 +13,18 @@ namespace Writeback.Fs;
 /// "xfs-conv/&lt;dev&gt;" completion workqueue (m_unwritten_workqueue: WQ_FREEZABLE |
 /// WQ_MEM_RECLAIM) and the direct-I/O completion workqueue ("dio/&lt;dev&gt;",
 /// s_dio_done_wq: WQ_MEM_RECLAIM), made at mount in IRQ mode; in task mode nothing is queued on
-/// them and they are not made. The completion mode is the page cache's.</remarks>
+/// them and they are not made. The completion mode is the page cache's.
+/// <para>Shutdown (XFS's xfs_force_shutdown): a failed log write or checkpoint, or
+/// <see cref="Shutdown"/>, stops the filesystem where the disk is consistent — at the last
+/// successful commit. Afterwards opening, every namespace operation and every file operation
+/// but <see cref="FsFile.Close"/> return <see cref="Errno.EIO"/> (reads too, as on XFS, even
+/// of cached data); writeback fails each dirty folio with EIO without I/O (the error recorded,
+/// the folio cleaned); nothing reaches the device; and <see cref="Unmount"/> succeeds, dropping
+/// every cached inode, folio and buffer, so that the next mount recovers the last committed
+/// state from the log.</para>
+/// <para>Writeback errors: besides each mapping's errseq, the superblock keeps one
+/// (<see cref="SbWbErr"/>, sb-&gt;s_wb_err) that every file's failed writeback also sets, and
+/// <see cref="FsFile.Syncfs"/> reports it once per open file.</para></remarks>
 public sealed class FileSystem
 {
     private Workqueue? _conv;
@@ -52,6 +64,16 @@ public sealed class FileSystem
     /// <summary>Counters of the I/O paths.</summary>
     public FsStats Stats { get; }
 
+    /// <summary>The filesystem's writeback error sequence: set with every mapping's, sampled by
+    /// each <see cref="FsFile"/> at open and reported by <see cref="FsFile.Syncfs"/>.</summary>
+    /// <remarks>Kernel: sb-&gt;s_wb_err, set by mapping_set_error() through
+    /// <see cref="AddressSpace.SuperblockWbErr"/>. Context: Any context.</remarks>
+    public Errseq SbWbErr { get; } = new();
+
+    /// <summary>Whether the filesystem has shut down (see the type's remarks).</summary>
+    /// <remarks>Kernel: xfs_is_shutdown(). Context: Any context.</remarks>
+    public bool IsShutdown => Meta.IsShutdown;
+
     /// <summary>The buffered-write completion workqueue (xfs-conv): made at mount in IRQ mode;
     /// in task mode, where nothing is queued on it, only if something asks for it.</summary>
     public Workqueue ConvWorkqueue => Volatile.Read(ref _conv) ?? Interlocked.CompareExchange(ref _conv, NewConvWorkqueue(), null) ?? _conv!;
@@ -86,12 +108,12 @@ public sealed class FileSystem
     /// <summary>Opens the regular file at <paramref name="path"/>.</summary>
     /// <returns>ENOENT without <see cref="OpenFlags.Create"/>, EEXIST with
     /// <see cref="OpenFlags.Exclusive"/>, EISDIR for a directory, the namespace's errors, or
-    /// EIO after unmount.</returns>
-    /// <remarks>Context: Process context. May sleep.</remarks>
+    /// EIO after unmount or shutdown.</returns>
+    /// <remarks>Kernel: xfs_file_open() refuses on a shut-down filesystem. Context: Process context. May sleep.</remarks>
     public Errno Open(string path, OpenFlags flags, out FsFile? file)
     {
         file = null;
-        if (Volatile.Read(ref _unmounted) != 0)
+        if (Volatile.Read(ref _unmounted) != 0 || IsShutdown)
         {
             return Errno.EIO;
         }
@@ -122,13 +144,42 @@ public sealed class FileSystem
         return err;
     }
 
-    /// <summary>Writes back every file and waits, then flushes the device (syncfs).</summary>
+    /// <summary>Writes back every file and waits, then flushes the device (sync(2) for this
+    /// filesystem); returns the first writeback error (the legacy, report-once kind) or the
+    /// flush's. No open file's error sample moves: each still sees the errors at its next fsync
+    /// or <see cref="FsFile.Syncfs"/>.</summary>
+    /// <returns><see cref="Errno.EIO"/> on a shut-down filesystem, where the writeback fails
+    /// every dirty folio without I/O and no flush is sent.</returns>
     /// <remarks>Context: Process context. May sleep.</remarks>
     public Errno Sync()
     {
         var err = Bdi.SyncAll();
+        if (IsShutdown)
+        {
+            return Errno.EIO;
+        }
+
         var flush = new Bio(Device, BioOp.Flush).SubmitWait();
         return err != Errno.None ? err : flush;
+    }
+
+    /// <summary>Shuts the filesystem down now, as the godown ioctl does: see the type's remarks
+    /// for what follows. Returns false if it was already down.</summary>
+    /// <remarks>Kernel: XFS_IOC_GOINGDOWN with XFS_FSOP_GOING_FLAGS_NOLOGFLUSH (commits are
+    /// synchronous here, so LOGFLUSH would do the same). Dirty data is not written: it fails at
+    /// its writeback. Context: Any context.</remarks>
+    public bool Shutdown() => Meta.ForceShutdown("shut down by request (XFS_IOC_GOINGDOWN)");
+
+    /// <summary>syncfs's sync: writes back every file and waits, then flushes the device. Data
+    /// writeback errors are not returned — they reach callers through the errseqs — only the
+    /// flush's, or EIO once shut down.</summary>
+    /// <remarks>Kernel: sync_filesystem() (writeback_inodes_sb, sync_inodes_sb, xfs_fs_sync_fs —
+    /// whose log force fails on a shut-down filesystem — and the device flush). Context: Process
+    /// context. May sleep.</remarks>
+    internal Errno SyncFilesystem()
+    {
+        Bdi.SyncAll();
+        return IsShutdown ? Errno.EIO : new Bio(Device, BioOp.Flush).SubmitWait();
     }
 
     /// <summary>Drops every file's clean cached folios (echo 1 &gt; /proc/sys/vm/drop_caches); returns how many.</summary>
@@ -139,8 +190,13 @@ public sealed class FileSystem
 
     private Workqueue NewDioWorkqueue() => Cache.Machine.AllocWorkqueue($"dio/{Device.Name}", WqFlags.MemReclaim);
 
-    /// <summary>Syncs, drops every file's cache and writes all metadata home.</summary>
-    /// <returns>EBUSY while a file is open (nothing is changed).</returns>
+    /// <summary>Syncs, drops every file's cache and writes all metadata home. A shut-down
+    /// filesystem writes nothing: its dirty folios fail their writeback without I/O, and every
+    /// cached inode, folio and buffer is dropped.</summary>
+    /// <returns>EBUSY while a file is open (nothing is changed); otherwise the sync's or the
+    /// final checkpoint's error — EIO if the filesystem shuts down during the unmount — and
+    /// <see cref="Errno.None"/> for a filesystem already shut down (the unmount itself succeeds,
+    /// as XFS's does; the log holds the last committed state).</returns>
     /// <remarks>Context: Process context. May sleep.</remarks>
     public Errno Unmount()
     {
@@ -150,6 +206,7 @@ public sealed class FileSystem
             return Errno.EBUSY;
         }
 
+        var wasShutdown = IsShutdown;
         foreach (var inode in cached)
         {
             inode.Aops?.DioWait();
@@ -165,6 +222,6 @@ public sealed class FileSystem
 
         Volatile.Write(ref _unmounted, 1);
         var meta = Meta.Unmount();
-        return err != Errno.None ? err : meta;
+        return wasShutdown ? Errno.None : err != Errno.None ? err : meta;
     }
 }

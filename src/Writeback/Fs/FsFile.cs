@@ -20,14 +20,23 @@ namespace Writeback.Fs;
 /// inode's changed timestamps (fdatasync skips that: the size and extents a read needs are
 /// logged by writeback's completion already), then flush the device's cache.</para>
 /// <para>Bad input — a negative offset or length, a misaligned direct I/O, a write past
-/// <see cref="MaxFileSize"/>, use after close — is an error that changes nothing.</para></remarks>
+/// <see cref="MaxFileSize"/>, use after close — is an error that changes nothing.</para>
+/// <para>On a shut-down filesystem every operation returns <see cref="Errno.EIO"/> (after
+/// EBADF for a closed file) — reads, even of cached data, as XFS's read_iter does; fsync and
+/// fdatasync first write back (failing the dirty folios without I/O and consuming this file's
+/// error sample) — except <see cref="Close"/>, which works and frees nothing.</para>
+/// <para>Each file also samples the filesystem's error sequence (<see cref="FileSystem.SbWbErr"/>,
+/// f_sb_err) at open, for <see cref="Syncfs"/>.</para></remarks>
 public sealed class FsFile
 {
     /// <summary>The largest file (16 TiB): offsets past it are EFBIG.</summary>
     public const long MaxFileSize = 1L << 44;
 
+    private static readonly LockClassKey s_lockKey = LockClassKey.ForName("&f->f_lock");
     private readonly Mm.OpenFile _errors;
     private readonly ReadaheadState _readahead = new();
+    private readonly Writeback.Kernel.SpinLock _lock = new(s_lockKey);
+    private uint _sbErr;
     private int _closed;
 
     internal FsFile(FileSystem fs, XfsAops aops, OpenFlags flags)
@@ -36,6 +45,7 @@ public sealed class FsFile
         Aops = aops;
         Flags = flags;
         _errors = new Mm.OpenFile(aops.Mapping);
+        _sbErr = fs.SbWbErr.Sample();
     }
 
     /// <summary>The filesystem.</summary>
@@ -155,6 +165,34 @@ public sealed class FsFile
     /// <summary>Makes everything written durable, with what reading it back needs.</summary>
     /// <remarks>Context: Process context. May sleep.</remarks>
     public Errno Fdatasync() => Fsync(0, long.MaxValue, dataOnly: true);
+
+    /// <summary>Syncs the whole filesystem this file is on and reports, once, any writeback error
+    /// of any of its files that this file description has not yet been told of.</summary>
+    /// <returns>The sync's own error (the device flush; EIO once shut down) if any, else the
+    /// filesystem's unseen writeback error, else <see cref="Errno.None"/>; EBADF after close.</returns>
+    /// <remarks>Kernel: syncfs(2): sync_filesystem(), then errseq_check_and_advance(&amp;sb-&gt;s_wb_err,
+    /// &amp;file-&gt;f_sb_err) under f_lock. The sample moves even when the sync itself failed.
+    /// Context: Process context. May sleep.</remarks>
+    public Errno Syncfs()
+    {
+        if (IsClosed)
+        {
+            return Errno.EBADF;
+        }
+
+        Context.MightSleep();
+        var err = FileSystem.SyncFilesystem();
+        var seen = Errno.None;
+        var sb = FileSystem.SbWbErr;
+        if (sb.Check(Volatile.Read(ref _sbErr)) != Errno.None)
+        {
+            _lock.Lock();
+            seen = sb.CheckAndAdvance(ref _sbErr);
+            _lock.Unlock();
+        }
+
+        return err != Errno.None ? err : seen;
+    }
 
     /// <summary>Sets the size (ftruncate).</summary>
     /// <remarks>Kernel: xfs_setattr_size(): wait for direct I/O; going up, zero the old EOF block's
@@ -355,6 +393,11 @@ public sealed class FsFile
         if (IsClosed)
         {
             return Errno.EBADF;
+        }
+
+        if (FileSystem.IsShutdown)
+        {
+            return Errno.EIO;
         }
 
         if (pos < 0 || length < 0)

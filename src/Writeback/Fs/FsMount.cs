@@ -17,6 +17,11 @@ namespace Writeback.Fs;
 /// the journal, opens the inode table and the allocator, and frees the inodes that were
 /// unlinked while open when the system went down (XFS's unlinked-list recovery). A file whose
 /// last name goes while it is held keeps its blocks until the last <see cref="Irele"/>.
+/// <para>Shutdown (xfs_force_shutdown): when a log write or a checkpoint fails, or on request
+/// (<see cref="ForceShutdown"/>), the filesystem stops: every namespace operation, lookup and
+/// <see cref="Iget"/> returns <see cref="Errno.EIO"/>, no transaction starts, an unlinked file's
+/// last <see cref="Irele"/> frees nothing (mount's orphan recovery will), and
+/// <see cref="Unmount"/> writes nothing and drops every cached inode and buffer.</para>
 /// Model: one mutex serialises namespace changes (the kernel locks the directories involved);
 /// paths are absolute, '/'-separated; directories are not cached in-core — their inode records
 /// are the authority.</remarks>
@@ -110,8 +115,34 @@ public sealed class FsMount
         }
     }
 
-    /// <summary>Writes everything home and empties the journal.</summary>
-    public Errno Unmount() => Journal.Checkpoint();
+    /// <summary>Whether the filesystem has shut down.</summary>
+    /// <remarks>Kernel: xfs_is_shutdown(). Context: Any context.</remarks>
+    public bool IsShutdown => Journal.IsShutdown;
+
+    /// <summary>Shuts the filesystem down because of <paramref name="reason"/>: nothing more is
+    /// committed or written; returns false if it was already down.</summary>
+    /// <remarks>Kernel: xfs_force_shutdown(). Context: Any context.</remarks>
+    public bool ForceShutdown(string reason) => Journal.ForceShutdown(reason);
+
+    /// <summary>Writes everything home and empties the journal; on a shut-down filesystem (or
+    /// one whose final checkpoint fails and shuts it down) writes nothing and drops every cached
+    /// inode and buffer, the log keeping the last committed state for the next mount.</summary>
+    /// <returns>The checkpoint's result; <see cref="Errno.EIO"/> when the filesystem is shut down.</returns>
+    /// <remarks>Kernel: xfs_unmountfs() (xfs_log_unmount, xfs_buftarg_drain). Context: Process context. May sleep.</remarks>
+    public Errno Unmount()
+    {
+        var err = IsShutdown ? Errno.EIO : Journal.Checkpoint();
+        if (IsShutdown)
+        {
+            Journal.ReleasePinned();
+            _icacheLock.Lock();
+            _icache.Clear();
+            _icacheLock.Unlock();
+            Buffers.Drain();
+        }
+
+        return err;
+    }
 
     /// <summary>Runs before a cached inode's blocks are freed (its last link and last hold are
     /// gone): the I/O layer throws its page cache away there (truncate_inode_pages_final).</summary>
@@ -122,6 +153,12 @@ public sealed class FsMount
     /// <remarks>Kernel: xfs_iget(). Context: Process context. May sleep.</remarks>
     public Errno Iget(ulong number, out XfsInode? inode)
     {
+        if (IsShutdown)
+        {
+            inode = null;
+            return Errno.EIO;
+        }
+
         inode = Cached(number, grab: true);
         if (inode is not null)
         {
@@ -156,6 +193,11 @@ public sealed class FsMount
     public Errno Open(string path, out XfsInode? inode)
     {
         inode = null;
+        if (IsShutdown)
+        {
+            return Errno.EIO;
+        }
+
         _ns.Lock();
         try
         {
@@ -183,7 +225,17 @@ public sealed class FsMount
 
             Evict(inode.Number);
             Evicting?.Invoke(inode);
-            return inode.Inactivate();
+
+            // Shut down, nothing can be freed (xfs_inode_needs_inactive is false): the log keeps
+            // the file unlinked, and the next mount's orphan recovery frees it. Nor is a freeing
+            // cut short by a shutdown the closer's error: close(2) does not report it.
+            if (IsShutdown)
+            {
+                return Errno.None;
+            }
+
+            var err = inode.Inactivate();
+            return IsShutdown ? Errno.None : err;
         }
         finally
         {
@@ -207,10 +259,19 @@ public sealed class FsMount
     /// <summary>Runs <paramref name="change"/> in one transaction and commits it, even after a
     /// failed check (what it joined is unchanged or consistently changed, and committing releases
     /// it); returns the first error.</summary>
-    /// <remarks>Context: Process context. May sleep.</remarks>
+    /// <returns><see cref="Errno.EIO"/> without running <paramref name="change"/> on a shut-down
+    /// filesystem.</returns>
+    /// <remarks>An I/O or corruption error (EIO, EBADMSG, EUCLEAN) after the transaction joined
+    /// a buffer may have left a change half made: it is not committed, and the filesystem shuts
+    /// down, as XFS does when a dirty transaction is cancelled. Context: Process context. May sleep.</remarks>
     public Errno RunTransaction(Func<Transaction, Errno> change)
     {
         ArgumentNullException.ThrowIfNull(change);
+        if (IsShutdown)
+        {
+            return Errno.EIO;
+        }
+
         var tx = Journal.Begin();
         Errno err;
         try
@@ -223,13 +284,27 @@ public sealed class FsMount
             throw;
         }
 
+        if ((err is Errno.EIO or Errno.EBADMSG or Errno.EUCLEAN) && tx.IsDirty)
+        {
+            // Shut down before the cancel lets the next transaction see the half-made change.
+            ForceShutdown($"a transaction failed with {err} after changing metadata");
+            tx.Cancel();
+            return err;
+        }
+
         var committed = tx.Commit();
         return err != Errno.None ? err : committed;
     }
 
-    /// <summary>The inode at <paramref name="path"/>.</summary>
+    /// <summary>The inode at <paramref name="path"/>; <see cref="Errno.EIO"/> once shut down (xfs_lookup).</summary>
     public Errno Lookup(string path, out DiskInode? inode)
     {
+        if (IsShutdown)
+        {
+            inode = null;
+            return Errno.EIO;
+        }
+
         _ns.Lock();
         try
         {
@@ -450,6 +525,11 @@ public sealed class FsMount
 
     private Errno InTransaction(Func<Transaction, Errno> change)
     {
+        if (IsShutdown)
+        {
+            return Errno.EIO;
+        }
+
         _ns.Lock();
         try
         {
@@ -471,6 +551,12 @@ public sealed class FsMount
 
     private Errno Inactivate(ulong number)
     {
+        if (IsShutdown)
+        {
+            // Left unlinked on disk: the next mount's orphan recovery frees it.
+            return Errno.EIO;
+        }
+
         var cached = Cached(number, grab: false);
         if (cached is { References: > 0 })
         {

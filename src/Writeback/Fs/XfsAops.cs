@@ -40,7 +40,8 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     {
         FileSystem = fs;
         Inode = inode;
-        Mapping = new AddressSpace(fs.Cache, $"{fs.Device.Name}:ino{inode.Number}", this, fs.Bdi);
+        // The superblock's errseq hangs off the mapping, as mapping->host->i_sb->s_wb_err does.
+        Mapping = new AddressSpace(fs.Cache, $"{fs.Device.Name}:ino{inode.Number}", this, fs.Bdi) { SuperblockWbErr = fs.SbWbErr };
         _ioendWork = new WorkStruct(_ => EndIoWork());
     }
 
@@ -72,6 +73,13 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     {
         IReadOnlyList<Extent> map;
         var err = Errno.None;
+        if (FileSystem.IsShutdown)
+        {
+            // Each iomap_begin of XFS refuses a shut-down filesystem.
+            iomap = default;
+            return Errno.EIO;
+        }
+
         if ((op & IomapOperation.Direct) != 0 && (op & IomapOperation.Write) != 0)
         {
             err = Inode.AllocateDirect(pos, length, out map);
@@ -136,9 +144,16 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
 
     /// <inheritdoc/>
     /// <remarks>Kernel: xfs_map_blocks(): a delalloc range gets its blocks now
-    /// (xfs_bmapi_convert_delalloc).</remarks>
+    /// (xfs_bmapi_convert_delalloc); on a shut-down filesystem EIO, so that writeback fails the
+    /// folio — error recorded, folio cleaned — without I/O.</remarks>
     public Errno MapBlocks(long pos, long length, out IomapExtent iomap)
     {
+        if (FileSystem.IsShutdown)
+        {
+            iomap = default;
+            return Errno.EIO;
+        }
+
         var at = Inode.Map(pos, length)[0];
         if (at.State == ExtentState.Delalloc)
         {
@@ -220,11 +235,18 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     /// <summary>fsync of a byte range: write back and wait — reporting the error through
     /// <paramref name="file"/>'s own sample when given (file_write_and_wait_range), else the
     /// mapping's — then log the inode's changed timestamps unless <paramref name="dataOnly"/>,
-    /// then flush the device's cache.</summary>
-    /// <remarks>Context: Process context. May sleep.</remarks>
+    /// then flush the device's cache. On a shut-down filesystem: the write-back (which fails
+    /// without I/O), then EIO.</summary>
+    /// <remarks>Kernel: xfs_file_fsync() tests for shutdown after file_write_and_wait_range().
+    /// Context: Process context. May sleep.</remarks>
     public Errno SyncRange(long start, long end, bool dataOnly, Mm.OpenFile? file)
     {
         var err = file is not null ? file.WriteAndWaitRange(start, end) : Mapping.WriteAndWaitRange(start, end);
+        if (FileSystem.IsShutdown)
+        {
+            return Errno.EIO;
+        }
+
         var logged = Inode.LogTimestamps(dataOnly);
         var flush = FileSystem.Cache.Machine.Options.InjectedBugs.HasFlag(InjectedBug.SkipFsyncFlush) ? Errno.None : new Bio(Device, BioOp.Flush).SubmitWait();
         return err != Errno.None ? err : logged != Errno.None ? logged : flush;
@@ -378,9 +400,15 @@ public sealed class XfsAops : IIomapInode, IIomapWritebackOps, IIomapDioOps, IAd
     }
 
     // xfs_end_ioend: after a failed write nothing is converted or exposed; otherwise convert the
-    // unwritten blocks and raise the on-disk size, in a transaction.
+    // unwritten blocks and raise the on-disk size, in a transaction. Shut down, the write counts
+    // as failed: its data may be on disk, but nothing can record it.
     private void EndIoend(Ioend ioend)
     {
+        if (ioend.Error == Errno.None && FileSystem.IsShutdown)
+        {
+            ioend.Error = Errno.EIO;
+        }
+
         if (ioend.Error != Errno.None)
         {
             return;

@@ -14,11 +14,18 @@ public sealed partial class AddressSpace
     /// <summary>The writeback error sequence (mapping-&gt;wb_err).</summary>
     public Errseq WbErr { get; } = new();
 
+    /// <summary>The filesystem's error sequence, if the mapping's owner has one: every error
+    /// recorded here is recorded there too, for syncfs.</summary>
+    /// <remarks>Kernel: mapping-&gt;host-&gt;i_sb-&gt;s_wb_err, which mapping_set_error() also sets.
+    /// Set by the filesystem when it makes the mapping; the page cache knows nothing more of it.</remarks>
+    public Errseq? SuperblockWbErr { get; init; }
+
     /// <summary>With <see cref="InjectedBug.ReportErrorToOneFile"/>: the error sequence value whose
     /// error a file has already been told of.</summary>
     internal uint ErrorClaimedAt;
 
-    /// <summary>Records a writeback error for every opener to see once, and in the legacy bits.</summary>
+    /// <summary>Records a writeback error for every opener to see once, in the filesystem's
+    /// sequence when there is one, and in the legacy bits.</summary>
     /// <remarks>Kernel: mapping_set_error(). Context: Any context (bio completion included).</remarks>
     public void SetError(Errno error)
     {
@@ -28,6 +35,7 @@ public sealed partial class AddressSpace
         }
 
         WbErr.Set(error);
+        SuperblockWbErr?.Set(error);
         Interlocked.Or(ref _legacyErrors, error == Errno.ENOSPC ? LegacyEnospc : LegacyEio);
     }
 

@@ -398,6 +398,64 @@ public class SimulatedDiskTests
         });
     }
 
+    [Fact]
+    public void MetadataFilter_True_HitsOnlyReqMetaBios_False_OnlyTheOthers_Null_Both()
+    {
+        OnDisk((m, d) =>
+        {
+            d.AddFault(new FaultRule { Op = BioOp.Write, FirstSector = 0, LastSector = 7, Metadata = true, Status = BlkStatus.Medium });
+            d.AddFault(new FaultRule { Op = BioOp.Write, FirstSector = 8, LastSector = 15, Metadata = false, Status = BlkStatus.NoSpc });
+            d.AddFault(new FaultRule { Op = BioOp.Write, FirstSector = 16, LastSector = 23, Status = BlkStatus.IoErr });
+
+            Assert.Equal(BlkStatus.Medium, Write(m, d, 0, Filled(1, 1), BioOpFlags.Meta));
+            Assert.Equal(BlkStatus.Medium, Write(m, d, 1, Filled(1, 1), BioOpFlags.Meta | BioOpFlags.Fua));
+            Assert.Equal(BlkStatus.Ok, Write(m, d, 2, Filled(1, 2)));
+            Assert.Equal(BlkStatus.Ok, Write(m, d, 8, Filled(1, 3), BioOpFlags.Meta));
+            Assert.Equal(BlkStatus.NoSpc, Write(m, d, 9, Filled(1, 4)));
+            Assert.Equal(BlkStatus.IoErr, Write(m, d, 16, Filled(1, 5), BioOpFlags.Meta));
+            Assert.Equal(BlkStatus.IoErr, Write(m, d, 17, Filled(1, 6)));
+
+            Assert.Equal(Filled(1, 2), Content(d, 2, Sector));
+            Assert.Equal(Filled(1, 3), Content(d, 8, Sector));
+            Assert.Equal(5, d.Failed);
+            Assert.Equal(5, d.FaultsInjected);
+        });
+    }
+
+    [Fact]
+    public void FaultsInjected_CountsEveryBioARuleHit_WhateverItsAction_AndNoMisses()
+    {
+        OnDisk((m, d) =>
+        {
+            Assert.Equal(0, d.FaultsInjected);
+            d.AddFault(new FaultRule { Op = BioOp.Write, FirstSector = 0, LastSector = 0, Count = 2 });
+            d.AddFault(new FaultRule { Op = BioOp.Write, FirstSector = 1, LastSector = 1, Action = FaultAction.DropWrite });
+            d.AddFault(new FaultRule { Op = BioOp.Write, FirstSector = 2, LastSector = 2, Action = FaultAction.Delay, DelayNs = 1000, Count = 1 });
+            d.AddFault(new FaultRule { Op = BioOp.Read, Probability = 0 });
+
+            for (var i = 0; i < 3; i++)
+            {
+                Write(m, d, 0, Filled(1, 1)); // two hits, then the rule is used up
+            }
+
+            Assert.Equal(2, d.FaultsInjected);
+            Write(m, d, 1, Filled(1, 2));
+            Write(m, d, 1, Filled(1, 2));
+            Assert.Equal(4, d.FaultsInjected);
+            Write(m, d, 2, Filled(1, 3));
+            Write(m, d, 2, Filled(1, 3));
+            Assert.Equal(5, d.FaultsInjected);
+            Assert.Equal(BlkStatus.Ok, Io(m, NewBio(d, BioOp.Read, 0, new byte[Sector])));
+            Write(m, d, 3, Filled(1, 4));
+            Assert.Equal(5, d.FaultsInjected);
+
+            // Readable at any time, and clearing the rules does not reset it.
+            d.ClearFaults();
+            Assert.Equal(5, d.FaultsInjected);
+            Assert.Equal(2, d.Failed);
+        });
+    }
+
     public static TheoryData<string> InvalidRules => new() { "FailWithOk", "FirstAfterLast", "Probability2", "NegativeCount", "NegativeDelay" };
 
     [Theory]

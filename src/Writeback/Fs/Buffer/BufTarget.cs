@@ -34,6 +34,7 @@ public sealed class BufTarget
     private long _evictions;
     private long _rereads;
     private long _workqueueItems;
+    private int _shutdown;
 
     /// <summary>A cache of <paramref name="blockSize"/>-byte blocks on <paramref name="device"/>.</summary>
     public BufTarget(BlockDevice device, CompletionMode mode, int blockSize = 4096, long reclaimableLimitBytes = 4L << 20)
@@ -77,6 +78,11 @@ public sealed class BufTarget
 
     /// <summary>Completions queued on the buffer workqueue (zero in task-completion mode).</summary>
     public long WorkqueueItems => Interlocked.Read(ref _workqueueItems);
+
+    /// <summary>Whether the filesystem has shut down: every buffer I/O fails with
+    /// <see cref="Errno.EIO"/> without reaching the device.</summary>
+    /// <remarks>Kernel: the xfs_is_shutdown() test in xfs_buf_submit(). Context: Any context.</remarks>
+    public bool IsShutdown => Volatile.Read(ref _shutdown) != 0;
 
     /// <summary>Buffers in the index and in the reclaimable tier.</summary>
     public (int Indexed, int Reclaimable) Count
@@ -259,6 +265,35 @@ public sealed class BufTarget
         _indexLock.Unlock();
     }
 
+    /// <summary>Refuses all further buffer I/O (the journal calls it when it shuts down).</summary>
+    /// <remarks>Context: Any context.</remarks>
+    internal void Shutdown() => Volatile.Write(ref _shutdown, 1);
+
+    /// <summary>Forgets every cached buffer, indexed and reclaimable, writing nothing: the
+    /// unmount of a shut-down filesystem, after the journal has dropped its holds.</summary>
+    /// <remarks>Kernel: xfs_buftarg_drain() at the unmount of a shut-down mount, where no
+    /// buffer is written back. A buffer still held or locked here is a leak. Context: Process
+    /// context. Takes and releases the index lock.</remarks>
+    internal void Drain()
+    {
+        _indexLock.Lock();
+        var busy = _index.Values.Where(b => b.HoldCount > 0 || b.IsLocked).Select(b => b.Block).ToList();
+        if (busy.Count == 0)
+        {
+            _index.Clear();
+            foreach (var key in _tierKeys)
+            {
+                _reclaimable.Remove(key);
+            }
+
+            _tierKeys.Clear();
+            _evicted.Clear();
+        }
+
+        _indexLock.Unlock();
+        Bug.On(busy.Count > 0, $"buffer cache {Device.Name}: draining with buffers still held or locked: {string.Join(", ", busy)}");
+    }
+
     /// <summary>Drops a hold; the last hold of a clean, stale-free buffer moves it to the reclaimable tier.</summary>
     /// <remarks>Kernel: xfs_buf_rele().</remarks>
     internal void Rele(XfsBuf bp)
@@ -313,7 +348,16 @@ public sealed class BufTarget
             return;
         }
 
-        var bio = new Bio(Device, write ? BioOp.Write : BioOp.Read)
+        if (IsShutdown)
+        {
+            // xfs_buf_ioend_fail: completed with the error here, the device never sees it.
+            bp.Error = Errno.EIO;
+            EndIo(bp);
+            return;
+        }
+
+        // REQ_META on every buffer bio, as xfs_buf_submit sets it.
+        var bio = new Bio(Device, write ? BioOp.Write : BioOp.Read, BioOpFlags.Meta)
         {
             Sector = bp.Block * (ulong)(BlockSize / BlockDevice.SectorSize),
             Private = bp,

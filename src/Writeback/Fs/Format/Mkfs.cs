@@ -84,7 +84,7 @@ public static class Mkfs
     {
         ArgumentNullException.ThrowIfNull(device);
         var block = new byte[BlockDevice.SectorSize];
-        var bio = new Bio(device, BioOp.Read);
+        var bio = new Bio(device, BioOp.Read, BioOpFlags.Meta);
         bio.AddVec(block);
         if (bio.SubmitWait() is var read && read != Errno.None)
         {

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Threading;
 using Writeback.Block;
 using Writeback.Fs.Buffer;
 using Writeback.Fs.Format;
@@ -23,7 +24,14 @@ namespace Writeback.Fs.Journal;
 /// mutex that the commit releases — where the kernel runs many at once under log-space
 /// reservations and ordered locking; a transaction may not be larger than half the log.
 /// Commits are synchronous (as with XFS's wsync mount option): there is no delayed logging, so
-/// a committed transaction is durable.</remarks>
+/// a committed transaction is durable.
+/// <para>Shutdown (XFS's log shutdown, xlog_force_shutdown): a log write or a checkpoint write
+/// or flush that fails leaves memory ahead of the disk — the failed transaction's changes are
+/// in the buffers, and the disk can only be brought to them by writing what may now be wrong
+/// — so the journal shuts down rather than go on: from then on every commit and checkpoint
+/// returns <see cref="Errno.EIO"/> without any I/O, and the buffer cache refuses I/O too. What
+/// the disk holds is then exactly the last successful commit, which recovery replays at the
+/// next mount.</para></remarks>
 public sealed class Journal
 {
     private const uint HeaderMagic = 0x4A484257;     // "WBHJ"
@@ -40,6 +48,7 @@ public sealed class Journal
     private ulong _tailOffset;
     private ulong _headSeq;
     private ulong _headOffset;
+    private int _shutdown;
 
     private Journal(BufTarget target, FsGeometry geometry)
     {
@@ -52,6 +61,10 @@ public sealed class Journal
 
     /// <summary>Transactions replayed by the last recovery.</summary>
     public int Replayed { get; private set; }
+
+    /// <summary>Whether the journal has shut down: nothing is committed or written home any more.</summary>
+    /// <remarks>Kernel: xlog_is_shutdown(). Context: Any context.</remarks>
+    public bool IsShutdown => Volatile.Read(ref _shutdown) != 0;
 
     // Runs after every checkpoint, when nothing logged before it can be replayed any more (the
     // allocator lets its busy blocks be reused here).
@@ -112,6 +125,47 @@ public sealed class Journal
 
     internal void End() => _running.Unlock();
 
+    /// <summary>Shuts the journal down (and with it the buffer cache's I/O) because of
+    /// <paramref name="reason"/>; returns false if it was already down.</summary>
+    /// <remarks>Kernel: xlog_force_shutdown(), which also marks the mount shut down
+    /// (XFS_OPSTATE_SHUTDOWN). It only sets state and logs a line, so it may run anywhere — in a
+    /// commit holding the commit mutex, or in a bio completion's transaction. Context: Any context.</remarks>
+    public bool ForceShutdown(string reason)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        if (Interlocked.Exchange(ref _shutdown, 1) != 0)
+        {
+            return false;
+        }
+
+        _target.Shutdown();
+        _target.Device.Layer.Machine.Printk($"XFS ({_target.Device.Name}): filesystem shut down: {reason}; unmount it and mount it again to recover from the log");
+        return true;
+    }
+
+    /// <summary>Drops the journal's holds on the logged buffers without writing them home: the
+    /// unmount of a shut-down filesystem (the log keeps them for recovery).</summary>
+    /// <remarks>Kernel: the buffer items' unpin with the log shut down (xfs_buf_item_unpin
+    /// marking them stale). Context: Process context. May sleep.</remarks>
+    internal void ReleasePinned()
+    {
+        Bug.On(!IsShutdown, "journal: releasing the logged buffers of a live journal");
+        _commit.Lock();
+        try
+        {
+            foreach (var (buffer, _) in _pinned.Values)
+            {
+                _target.Rele(buffer);
+            }
+
+            _pinned.Clear();
+        }
+        finally
+        {
+            _commit.Unlock();
+        }
+    }
+
     /// <summary>Writes every checkpointed-but-not-yet-in-place block home, flushes, and moves the tail to the head.</summary>
     /// <remarks>Kernel: jbd2_log_do_checkpoint(). Context: Process context. May sleep.</remarks>
     public Errno Checkpoint()
@@ -146,6 +200,11 @@ public sealed class Journal
         _commit.Lock();
         try
         {
+            if (IsShutdown)
+            {
+                return Errno.EIO;
+            }
+
             var blocks = tx.Buffers;
             var needed = (ulong)blocks.Count + 2;
             // Never fill the log completely: a head that wraps onto the tail would read as an
@@ -185,7 +244,10 @@ public sealed class Journal
             err2 = err2 != Errno.None ? err2 : WriteLogBlock(ref offset, commit, BioOpFlags.Preflush | BioOpFlags.Fua);
             if (err2 != Errno.None)
             {
-                return err2;
+                // The transaction's changes are in memory and not in the log: nothing may be
+                // committed or written home after this (xlog_ioend_work on a failed iclog write).
+                ForceShutdown($"writing transaction {seq} to the log failed ({err2})");
+                return Errno.EIO;
             }
 
             _headSeq = seq + 1;
@@ -215,16 +277,25 @@ public sealed class Journal
 
     private Errno CheckpointLocked()
     {
+        if (IsShutdown)
+        {
+            return Errno.EIO;
+        }
+
+        // A failed write home leaves the log as the only good copy: the tail must not move past
+        // it, and nothing more may be written (XFS shuts down on a failed metadata writeback).
         var written = _target.WriteUncached(_pinned.OrderBy(p => p.Key).Select(p => (p.Key, p.Value.Copy)));
         if (written != Errno.None)
         {
-            return written;
+            ForceShutdown($"writing logged metadata home failed ({written})");
+            return Errno.EIO;
         }
 
         var flushed = RawIo(BioOp.Flush, 0, null, BioOpFlags.None);
         if (flushed != Errno.None)
         {
-            return flushed;
+            ForceShutdown($"flushing the device's cache at a checkpoint failed ({flushed})");
+            return Errno.EIO;
         }
 
         foreach (var (buffer, _) in _pinned.Values)
@@ -236,12 +307,14 @@ public sealed class Journal
         _tailSeq = _headSeq;
         _tailOffset = _headOffset;
         var header = WriteHeader();
-        if (header == Errno.None)
+        if (header != Errno.None)
         {
-            Checkpointed?.Invoke();
+            ForceShutdown($"writing the journal header failed ({header})");
+            return Errno.EIO;
         }
 
-        return header;
+        Checkpointed?.Invoke();
+        return Errno.None;
     }
 
     private void Replay()
@@ -352,7 +425,8 @@ public sealed class Journal
 
     private Errno RawIo(BioOp op, ulong block, byte[]? data, BioOpFlags flags)
     {
-        var bio = new Bio(_target.Device, op, flags) { Sector = block * (ulong)(_geometry.BlockSize / BlockDevice.SectorSize) };
+        // REQ_META on every log bio, as XFS's log writes carry it.
+        var bio = new Bio(_target.Device, op, flags | BioOpFlags.Meta) { Sector = block * (ulong)(_geometry.BlockSize / BlockDevice.SectorSize) };
         if (data is not null)
         {
             bio.AddVec(data);

@@ -23,6 +23,10 @@ public sealed class Transaction
 
     internal IReadOnlyList<XfsBuf> Buffers => _buffers;
 
+    /// <summary>Whether the transaction has joined a buffer (and so may have changed it): a
+    /// failure after that cannot simply be committed or cancelled (XFS_TRANS_DIRTY).</summary>
+    internal bool IsDirty { get; private set; }
+
     /// <summary>Blocks the transaction may still join.</summary>
     public int Room => _maxBlocks - _buffers.Count;
 
@@ -52,6 +56,7 @@ public sealed class Transaction
             throw new InvalidOperationException($"journal: a transaction may change at most {_maxBlocks} blocks");
         }
 
+        IsDirty = true;
         _buffers.Add(buffer);
     }
 
