@@ -10,8 +10,11 @@ namespace Writeback.Block;
 /// to the parent of a chain (so the parent's flag decides deferral and a child's flag has no
 /// effect), then the deferral decision, then the callback. Model: a bio also checks the
 /// guarantee the facility gives — its callback runs exactly once per completion (a second
-/// <see cref="Endio"/> is a bug), and for a flagged bio completion in atomic context is counted.
-/// Integrity, zones, rq-qos and cgroup accounting are not modelled.</remarks>
+/// <see cref="Endio"/> is a bug), and for a flagged bio completion in atomic context is counted
+/// (in a checked build, a flagged bio's callback running with in_interrupt() true is a bug).
+/// A bio handed to <see cref="Submit"/> is in flight for <see cref="BlockLayer.InFlight"/> until
+/// its completion has run its callback (a chain child: until it has handed its completion to its
+/// parent). Integrity, zones, rq-qos and cgroup accounting are not modelled.</remarks>
 public sealed class Bio
 {
     private const int InFlight = 0;
@@ -24,6 +27,8 @@ public sealed class Bio
     private int _remaining = 1;
     private int _flags;
     private int _endState;
+    private int _accounted;
+    private int _redeferrals;
 
     /// <summary>A bio for <paramref name="device"/>.</summary>
     public Bio(BlockDevice device, BioOp op, BioOpFlags opFlags = BioOpFlags.None)
@@ -173,6 +178,12 @@ public sealed class Bio
             throw new InvalidOperationException("submit_bio: a read or write bio has no segments");
         }
 
+        // Counted before the device sees it: a device may complete it before Submit returns.
+        if (Interlocked.Exchange(ref _accounted, 1) == 0)
+        {
+            Device.Layer.AccountSubmitted();
+        }
+
         Device.Submit(this);
     }
 
@@ -223,6 +234,7 @@ public sealed class Bio
             }
 
             bio.MarkEnded(Ending);
+            bio.AccountEnded();
             bio = parent;
         }
 
@@ -242,23 +254,63 @@ public sealed class Bio
 
         bio.MarkEnded(Ending);
         layer.CountInline(bio);
-        bio.Invoke();
+        bio.InvokeAndAccount();
     }
 
     /// <summary>Runs the callback of a bio the facility deferred: from its worker or a drain.</summary>
-    /// <remarks>Context: Process context.</remarks>
+    /// <remarks>In a checked build, running it anywhere the callback could not sleep in
+    /// (in_interrupt(), or interrupts disabled) is a bug: the facility exists to guarantee task
+    /// context. Context: Process context.</remarks>
     internal void RunDeferred()
     {
+        if (Device.Layer.Options.Checked && (Context.InInterrupt || Context.IrqsDisabled))
+        {
+            Bug.Fail($"bio_complete_work_fn: the deferred bio for sector {Sector} would run its bi_end_io outside task context (in_interrupt() {Context.InInterrupt}, irqs_disabled() {Context.IrqsDisabled})");
+        }
+
         if (Interlocked.CompareExchange(ref _endState, Ending, Deferred) != Deferred)
         {
             Bug.Fail("bio_complete_work_fn: a deferred bio was completed twice or was never deferred");
         }
 
-        Invoke();
+        InvokeAndAccount();
     }
 
     /// <summary>Re-queues a bio from inside its running callback (the dynamic helper).</summary>
-    internal bool TryRedefer() => Interlocked.CompareExchange(ref _endState, Deferred, Ending) == Ending;
+    internal bool TryRedefer()
+    {
+        if (Interlocked.CompareExchange(ref _endState, Deferred, Ending) != Ending)
+        {
+            return false;
+        }
+
+        // The invocation running now will not be the bio's last: see InvokeAndAccount.
+        Interlocked.Increment(ref _redeferrals);
+        return true;
+    }
+
+    /// <summary>Runs the callback and then, unless the callback re-deferred the bio, counts the
+    /// bio's completion as finished.</summary>
+    /// <remarks>The re-deferral count is sampled before the callback: an invocation that
+    /// re-deferred sees it changed and leaves the count to the worker's re-run, even when that
+    /// re-run (on another CPU) finishes first.</remarks>
+    private void InvokeAndAccount()
+    {
+        var redeferrals = Volatile.Read(ref _redeferrals);
+        Invoke();
+        if (Volatile.Read(ref _redeferrals) == redeferrals)
+        {
+            AccountEnded();
+        }
+    }
+
+    private void AccountEnded()
+    {
+        if (Interlocked.Exchange(ref _accounted, 0) == 1)
+        {
+            Device.Layer.AccountEnded();
+        }
+    }
 
     private void Invoke()
     {

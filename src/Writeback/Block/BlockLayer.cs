@@ -1,3 +1,4 @@
+using System.Threading;
 using Writeback.Kernel;
 using Writeback.Lib;
 
@@ -14,6 +15,9 @@ public sealed class BlockLayer
     private readonly BioTaskCompleter _completer;
     private readonly PerCpu<CompletionCounters> _counters;
     private readonly PerCpu<BioLlist> _done;
+    private long _submitted;
+    private long _ended;
+    private long _inFlight;
 
     private BlockLayer(Machine machine, BlockLayerOptions options)
     {
@@ -47,6 +51,26 @@ public sealed class BlockLayer
         ArgumentNullException.ThrowIfNull(machine);
         return new BlockLayer(machine, options ?? new BlockLayerOptions());
     }
+
+    /// <summary>Bios handed to <see cref="Bio.Submit"/> on this layer's devices whose completion
+    /// has not finished: a bio counts from the start of its submission to the return of its
+    /// callback (inline, or in the task-completion worker after a deferral; a re-deferral by
+    /// <see cref="BioCompleteInTask"/> keeps it counted until the re-run returns). A chain child
+    /// that was itself submitted counts until its completion hands over to its parent; the pieces
+    /// a device splits off are not counted, their parent stays counted until the last completes.
+    /// Zero when no submitted bio remains uncompleted — at the end of a run, anything else is a
+    /// bio that was never completed.</summary>
+    /// <remarks>Context: Any context. Exact at the instant it is read.</remarks>
+    public long InFlight => Interlocked.Read(ref _inFlight);
+
+    /// <summary>Bios handed to <see cref="Bio.Submit"/> on this layer's devices (unlike
+    /// <see cref="BlockDevice.Submitted"/>, which counts the pieces after splitting).</summary>
+    /// <remarks>Context: Any context.</remarks>
+    public long Submitted => Interlocked.Read(ref _submitted);
+
+    /// <summary>Submitted bios whose completion has finished (see <see cref="InFlight"/>).</summary>
+    /// <remarks>Context: Any context.</remarks>
+    public long Ended => Interlocked.Read(ref _ended);
 
     /// <summary>The facility's counters, summed over CPUs.</summary>
     public BioCompletionStats Stats()
@@ -130,6 +154,28 @@ public sealed class BlockLayer
             {
                 c.InlineAtomic++;
             }
+
+            // Only the !in_task() decision can get here in interrupt context (in a bottom-half
+            // disabled section): bio_in_atomic() is true wherever in_interrupt() is.
+            if (Options.Checked && Context.InInterrupt)
+            {
+                Bug.Fail($"bio_endio: the flagged bio for sector {bio.Sector} runs its bi_end_io inline with in_interrupt() true ({Options.Decision} decision)");
+            }
+        }
+    }
+
+    internal void AccountSubmitted()
+    {
+        Interlocked.Increment(ref _submitted);
+        Interlocked.Increment(ref _inFlight);
+    }
+
+    internal void AccountEnded()
+    {
+        Interlocked.Increment(ref _ended);
+        if (Interlocked.Decrement(ref _inFlight) < 0)
+        {
+            Bug.Fail("bio_endio: more bios ended than were submitted");
         }
     }
 

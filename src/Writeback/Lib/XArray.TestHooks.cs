@@ -21,34 +21,52 @@ public sealed partial class XArray<T>
 
     /// <summary>Checks counts, parent links, shifts, mark propagation (each bit is the OR of its
     /// subtree, and never set on an empty slot), the root marks, no empty node, and
-    /// that the top node could not be shrunk.</summary>
-    /// <remarks>Context: the array must be quiescent (no concurrent writer).</remarks>
+    /// that the top node could not be shrunk; throws on the first problem.</summary>
+    /// <remarks>Context: the array must be quiescent (no concurrent writer), or the caller holds the xa_lock.</remarks>
     internal void AssertInvariants()
     {
+        var problems = new List<string>(0);
+        CollectInvariantViolations(problems);
+        if (problems.Count > 0)
+        {
+            throw new KernelBugException("xarray invariant: " + problems[0]);
+        }
+    }
+
+    /// <summary>The checks of <see cref="AssertInvariants"/>, adding every problem found to
+    /// <paramref name="problems"/> instead of throwing. A subtree whose shift or parent link is
+    /// wrong is reported and not descended into, so a corrupted tree cannot make the walk loop.</summary>
+    /// <remarks>Race-free under the xa_lock: every writer holds it, and one that drops it to
+    /// allocate leaves the tree as it found it (<see cref="StoreEntry"/> undoes a partial
+    /// expansion), so no reader of the structure can see a half-done change while holding it.
+    /// Context: Caller holds the xa_lock, or the array is quiescent.</remarks>
+    internal void CollectInvariantViolations(ICollection<string> problems)
+    {
+        ArgumentNullException.ThrowIfNull(problems);
         var head = _head;
         if (head is not XaNode top)
         {
             if (head is null && _rootMarks != 0)
             {
-                throw new KernelBugException($"xarray: root marks {_rootMarks} with head {head ?? "null"}");
+                problems.Add($"root marks {_rootMarks} with an empty head");
             }
 
             return;
         }
 
-        Check(top.Parent is null, "top node has a parent");
-        Check(!(top.Count == 1 && top.Slots[0] is { } e0 && (e0 is XaNode || top.Shift == 0)), "top node only uses slot 0 but was not shrunk");
-        var marks = CheckNode(top);
+        Check(problems, top.Parent is null, "top node has a parent");
+        Check(problems, !(top.Count == 1 && top.Slots[0] is { } e0 && (e0 is XaNode || top.Shift == 0)), "top node only uses slot 0 but was not shrunk");
+        var marks = CheckNode(top, problems);
         for (var m = 0; m < 3; m++)
         {
-            if (!(((_rootMarks >> m) & 1) == (marks[m] ? 1 : 0)))
+            if (((_rootMarks >> m) & 1) != (marks[m] ? 1 : 0))
             {
-                Fail($"root mark {m} disagrees with the tree");
+                problems.Add($"root mark {m} disagrees with the tree");
             }
         }
     }
 
-    private bool[] CheckNode(XaNode node)
+    private bool[] CheckNode(XaNode node, ICollection<string> problems)
     {
         var count = 0;
         var values = 0;
@@ -59,9 +77,9 @@ public sealed partial class XArray<T>
             {
                 for (var m = 0; m < 3; m++)
                 {
-                    if (!((node.Marks[m] & (1UL << i)) == 0))
+                    if ((node.Marks[m] & (1UL << i)) != 0)
                     {
-                        Fail($"mark {m} on {(e is null ? "empty" : "sibling")} slot {i} (shift {node.Shift})");
+                        problems.Add($"mark {m} on {(e is null ? "empty" : "sibling")} slot {i} (shift {node.Shift})");
                     }
                 }
 
@@ -75,46 +93,58 @@ public sealed partial class XArray<T>
             values += IsValueSlot(node, i) ? 1 : 0;
             if (e is XaNode child)
             {
-                Check(node.Shift > 0, "child node under a leaf");
-                if (!(child.Parent == node && child.Offset == i))
-                {
-                    Fail($"child at slot {i} has a wrong parent link");
-                }
-                Check(child.Shift == node.Shift - _chunkShift, "child shift");
-                Check(child.Count > 0, "empty node left in the tree");
-                var sub = CheckNode(child);
-                for (var m = 0; m < 3; m++)
-                {
-                    if (!(((node.Marks[m] >> i) & 1) == (sub[m] ? 1UL : 0UL)))
-                    {
-                        Fail($"mark {m} of slot {i} is not the OR of its subtree");
-                    }
-                }
+                CheckChild(node, i, child, problems);
             }
             else if (e is XaInternal { IsSibling: true } sibling)
             {
                 // A sibling follows its canonical slot (or another sibling of it) in the same node.
                 var canonical = sibling.SiblingOffset;
-                Check(canonical < i && (canonical == i - 1 || ReferenceEquals(node.Slots[i - 1], e)), "sibling run broken");
-                Check(node.Slots[canonical] is { } c && c is not XaNode && c is not XaInternal { IsSibling: true }, "sibling of a node, a sibling or nothing");
+                Check(problems, canonical < i && (canonical == i - 1 || ReferenceEquals(node.Slots[i - 1], e)), "sibling run broken");
+                Check(problems, canonical < i && node.Slots[canonical] is { } c && c is not XaNode && c is not XaInternal { IsSibling: true }, "sibling of a node, a sibling or nothing");
             }
             else
             {
-                Check(!ReferenceEquals(e, XaInternal.Retry), "retry entry in a live node");
+                Check(problems, !ReferenceEquals(e, XaInternal.Retry), "retry entry in a live node");
             }
         }
 
-        if (!(count == node.Count))
+        if (count != node.Count)
         {
-            Fail($"node count {node.Count} but {count} slots used");
+            problems.Add($"node count {node.Count} but {count} slots used");
         }
 
-        if (!(values == node.NrValues))
+        if (values != node.NrValues)
         {
-            Fail($"node nr_values {node.NrValues} but {values} value slots");
+            problems.Add($"node nr_values {node.NrValues} but {values} value slots");
         }
 
         return [node.Marks[0] != 0, node.Marks[1] != 0, node.Marks[2] != 0];
+    }
+
+    private void CheckChild(XaNode node, int slot, XaNode child, ICollection<string> problems)
+    {
+        Check(problems, node.Shift > 0, "child node under a leaf");
+        if (child.Parent != node || child.Offset != slot)
+        {
+            problems.Add($"child at slot {slot} has a wrong parent link");
+        }
+
+        if (child.Shift != node.Shift - _chunkShift)
+        {
+            // Descending could loop on a corrupted tree; the shift decreasing bounds the walk.
+            problems.Add($"child at slot {slot} has shift {child.Shift} under shift {node.Shift}");
+            return;
+        }
+
+        Check(problems, child.Count > 0, "empty node left in the tree");
+        var sub = CheckNode(child, problems);
+        for (var m = 0; m < 3; m++)
+        {
+            if (((node.Marks[m] >> slot) & 1) != (sub[m] ? 1UL : 0UL))
+            {
+                problems.Add($"mark {m} of slot {slot} is not the OR of its subtree");
+            }
+        }
     }
 
     private static int CountNodes(XaNode node)
@@ -132,14 +162,11 @@ public sealed partial class XArray<T>
     }
 
     // Messages with values are formatted only on failure: this check runs after every operation in tests.
-    private static void Check(bool ok, string what)
+    private static void Check(ICollection<string> problems, bool ok, string what)
     {
         if (!ok)
         {
-            Fail(what);
+            problems.Add(what);
         }
     }
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void Fail(string what) => throw new KernelBugException("xarray invariant: " + what);
 }

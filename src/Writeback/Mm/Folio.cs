@@ -96,12 +96,19 @@ public sealed class Folio
         }
     }
 
-    /// <summary>Drops a reference (folio_put()).</summary>
+    /// <summary>Drops a reference (folio_put()); the last one frees the folio, which
+    /// <see cref="PageCache.LiveFolios"/> counts.</summary>
     public void Put()
     {
-        if (Interlocked.Decrement(ref _refCount) < 0)
+        var left = Interlocked.Decrement(ref _refCount);
+        if (left < 0)
         {
             Bug.Fail("folio_put: reference count went negative");
+        }
+
+        if (left == 0)
+        {
+            Cache.AccountFreed();
         }
     }
 

@@ -12,6 +12,8 @@ public sealed class PageCache
 {
     private const int WaitTableSize = 256;
     private long _folioSerial;
+    private long _foliosFreed;
+    private WeakReference<AddressSpace>[] _mappings = [];
     private static readonly LockClassKey s_waitKey = LockClassKey.ForName("&folio_wait_table[i]");
     private static readonly LockClassKey s_lruKey = LockClassKey.ForName("&lruvec->lru_lock");
     private static readonly LockClassKey s_reclaimWaitKey = LockClassKey.ForName("&pgdat->reclaim_wait");
@@ -62,6 +64,22 @@ public sealed class PageCache
 
     /// <summary>Pages cached in every mapping.</summary>
     public long NrCached => Interlocked.Read(ref _nrCached);
+
+    /// <summary>Folios allocated from this cache and not yet freed — a folio is freed when its last
+    /// reference is dropped (folio_put() to zero), which for a cached folio follows its removal
+    /// from the cache. After truncating every mapping of the cache, anything left is a leaked
+    /// reference. Counts every mapping of the cache: when several filesystems share it, use
+    /// <see cref="AddressSpace.NrPages"/> per mapping.</summary>
+    /// <remarks>Context: Any context. Read while folios come and go, never below the true count.</remarks>
+    public long LiveFolios
+    {
+        get
+        {
+            // Frees are read first, so the difference is never below the count at either read.
+            var freed = Interlocked.Read(ref _foliosFreed);
+            return Interlocked.Read(ref _folioSerial) - freed;
+        }
+    }
 
     /// <summary>Dirty pages (NR_FILE_DIRTY).</summary>
     public long NrDirty => Interlocked.Read(ref _nrDirty);
@@ -173,6 +191,108 @@ public sealed class PageCache
         }
     }
 
+    /// <summary>Checks the page cache while it is in use: every mapping's
+    /// <see cref="AddressSpace.CheckInvariants"/>, and counters that can never be negative
+    /// (<see cref="NrCached"/>, <see cref="NrDirty"/>, <see cref="NrWriteback"/>,
+    /// <see cref="LiveFolios"/>); returns one line per broken rule, empty when all hold.</summary>
+    /// <remarks>The counters are not compared with the folios here: each moves outside the
+    /// i_pages hold that changes what it counts (the cache's page count after the erase, the dirty
+    /// count after PG_dirty is set, the writeback count after PG_writeback), and no lock covers
+    /// all mappings at once — see <see cref="CheckQuiescentInvariants"/>. They cannot go negative
+    /// because each increment precedes its decrement: added pages are counted in the i_pages hold
+    /// that stores the folio, and uncounted after the later hold that erases it; a dirty folio is counted by the
+    /// folio-lock holder that set PG_dirty, before anyone can lock it to clear the bit; writeback
+    /// is counted before the bio that will end it is submitted. Context: Process context. May
+    /// sleep. Takes and releases each mapping's i_pages lock in turn.</remarks>
+    public IReadOnlyList<string> CheckInvariants()
+    {
+        Context.MightSleep();
+        var problems = new List<string>();
+        CheckNotNegative(problems, "nr_cached", NrCached);
+        CheckNotNegative(problems, "NR_FILE_DIRTY", NrDirty);
+        CheckNotNegative(problems, "NR_WRITEBACK", NrWriteback);
+        CheckNotNegative(problems, "live folios", LiveFolios);
+        foreach (var mapping in Mappings())
+        {
+            problems.AddRange(mapping.CheckInvariants());
+        }
+
+        return problems;
+    }
+
+    /// <summary>Checks the page cache when nothing runs in it: the rules of
+    /// <see cref="CheckInvariants"/>, the ones that hold only at rest (PG_dirty and PG_writeback
+    /// match their tags exactly, a DIRTY tag on a clean folio only while it is locked), and the
+    /// accounting against the folios: <see cref="NrCached"/> is the sum of every mapping's
+    /// <see cref="AddressSpace.NrPages"/>, <see cref="NrDirty"/> and <see cref="NrWriteback"/>
+    /// the pages of the cached folios with PG_dirty and PG_writeback, and no more folios are
+    /// cached than are alive.</summary>
+    /// <remarks>Model: a checking aid with no kernel counterpart. Context: Process context. May
+    /// sleep. No task, worker or interrupt may be inside a page-cache operation meanwhile (for
+    /// example after writing back, waiting, and flushing deferred completions); bios may be held
+    /// at a device.</remarks>
+    public IReadOnlyList<string> CheckQuiescentInvariants()
+    {
+        Context.MightSleep();
+        var problems = new List<string>(CheckInvariants());
+        long folios = 0, pages = 0, dirty = 0, writeback = 0;
+        foreach (var mapping in Mappings())
+        {
+            var seen = mapping.CheckQuiescent(problems);
+            folios += seen.Folios;
+            pages += mapping.NrPages;
+            dirty += seen.DirtyPages;
+            writeback += seen.WritebackPages;
+        }
+
+        CheckEqual(problems, "nr_cached", NrCached, "the mappings' nrpages", pages);
+        CheckEqual(problems, "NR_FILE_DIRTY", NrDirty, "the dirty folios' pages", dirty);
+        CheckEqual(problems, "NR_WRITEBACK", NrWriteback, "the pages of folios under writeback", writeback);
+        if (folios > LiveFolios)
+        {
+            problems.Add($"page cache: {folios} folios are cached but only {LiveFolios} are alive");
+        }
+
+        return problems;
+    }
+
+    /// <summary>Every mapping of this cache still reachable, in creation order.</summary>
+    /// <remarks>Held weakly: a mapping nothing references any more has no cached folio (a cached
+    /// folio points at its mapping and sits on the cache's LRU list), so forgetting it hides
+    /// nothing from the checks.</remarks>
+    internal List<AddressSpace> Mappings()
+    {
+        var live = new List<AddressSpace>();
+        foreach (var weak in Volatile.Read(ref _mappings))
+        {
+            if (weak.TryGetTarget(out var mapping))
+            {
+                live.Add(mapping);
+            }
+        }
+
+        return live;
+    }
+
+    /// <summary>Adds a new mapping to the cache's registry, lock-free (copy on write), dropping
+    /// forgotten ones whenever the registry's size reaches a power of two.</summary>
+    internal void RegisterMapping(AddressSpace mapping)
+    {
+        var weak = new WeakReference<AddressSpace>(mapping);
+        while (true)
+        {
+            var old = Volatile.Read(ref _mappings);
+            var kept = System.Numerics.BitOperations.IsPow2(old.Length) ? old.Where(w => w.TryGetTarget(out _)) : old;
+            WeakReference<AddressSpace>[] next = [.. kept, weak];
+            if (ReferenceEquals(Interlocked.CompareExchange(ref _mappings, next, old), old))
+            {
+                return;
+            }
+        }
+    }
+
+    internal void AccountFreed() => Interlocked.Increment(ref _foliosFreed);
+
     internal void AccountAdded(Folio folio)
     {
         Interlocked.Add(ref _nrCached, folio.Pages);
@@ -276,6 +396,22 @@ public sealed class PageCache
         var list = _bdis.ToList();
         _lruLock.UnlockIrqRestore(flags);
         return list;
+    }
+
+    private static void CheckNotNegative(List<string> problems, string counter, long value)
+    {
+        if (value < 0)
+        {
+            problems.Add($"page cache: {counter} is {value}");
+        }
+    }
+
+    private static void CheckEqual(List<string> problems, string counter, long value, string what, long expected)
+    {
+        if (value != expected)
+        {
+            problems.Add($"page cache: {counter} is {value} but {what} come to {expected}");
+        }
     }
 
     internal void CountDropbehind(bool removed)
