@@ -202,6 +202,8 @@ public sealed partial class OracleRun
             Fail($"the unmount of the shut-down filesystem returned {unmounted}");
         }
 
+        CheckUnmounted(_cache);
+
         PowerCutBackTo(captured, orphans, "the shut-down filesystem");
     }
 
@@ -285,6 +287,7 @@ public sealed partial class OracleRun
         Record("unmount with the writes still dropped");
         Volatile.Write(ref _injectTarget, null);
         Expect(_fs.Unmount(), "the unmount");
+        CheckUnmounted(_cache);
         PowerCutBackTo(captured, orphans, "the filesystem whose writes were dropped");
     }
 

@@ -257,6 +257,7 @@ public sealed partial class OracleRun
         Record($"unmount{(cut ? ", power cut" : string.Empty)}, mount with {(fresh ? "a new" : "the same")} page cache");
         Volatile.Write(ref _injectTarget, null);
         Expect(_fs.Unmount(), "the unmount");
+        CheckUnmounted(_cache);
         if (cut)
         {
             _disk.PowerCut();
@@ -302,6 +303,7 @@ public sealed partial class OracleRun
         Record("final unmount, power cut, mount with a new page cache");
         Volatile.Write(ref _injectTarget, null);
         Expect(_fs.Unmount(), "the unmount");
+        CheckUnmounted(_cache);
         _disk.PowerCut();
         _cache = NewCache(_cache.Machine);
         MountFs();
@@ -324,6 +326,7 @@ public sealed partial class OracleRun
 
         Volatile.Write(ref _injectTarget, null);
         Expect(_fs.Unmount(), "the final unmount");
+        CheckUnmounted(_cache);
     }
 
     private FsFile Buffered(OracleFile s)

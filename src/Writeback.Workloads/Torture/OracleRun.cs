@@ -16,8 +16,12 @@ namespace Writeback.Workloads.Torture;
 /// on a fresh machine and filesystem, checked against <see cref="OracleModel"/> (a byte array and
 /// a size per file) after every step.</summary>
 /// <remarks>
-/// <para>Every read is compared byte for byte with the model; every open handle's size is compared
-/// after every step; after a namespace change or a mount, the root directory's entries and inode
+/// <para>Every read is compared byte for byte with the model; every open handle's size and the
+/// page cache's live invariants (folio flags against the XArray's tags, its structure, the
+/// counters; <see cref="PageCache.CheckInvariants"/>) are checked after every step; after every
+/// unmount, the cache must be at rest and consistent with no folio left alive, and no bio may stay
+/// in flight (the checked block layer makes a bio completed twice, or a deferred completion run
+/// in interrupt context, a BUG when it happens); after a namespace change or a mount, the root directory's entries and inode
 /// numbers, and the orphans, are compared with the model's names. The run ends with a sync, a
 /// consistency check, a power cut, a mount with a new page cache, a read of every file and a
 /// second check. A violation is: a check that failed, an operation that returned an error, a
@@ -45,6 +49,7 @@ public sealed partial class OracleRun
     private readonly List<string> _log = [];
     private readonly List<FileSystem> _mounts = [];
     private Prandom _rng = null!;
+    private BlockLayer _layer = null!;
     private MemDisk _disk = null!;
     private PageCache _cache = null!;
     private FileSystem _fs = null!;
@@ -261,8 +266,8 @@ public sealed partial class OracleRun
     private void Body(Machine m)
     {
         _rng = m.CreatePrandom("fsx");
-        var layer = BlockLayer.Create(m, new BlockLayerOptions { Variant = _options.Variant, Checked = true });
-        _disk = new MemDisk(layer, new DiskOptions { CapacityBytes = DiskBytes });
+        _layer = BlockLayer.Create(m, new BlockLayerOptions { Variant = _options.Variant, Checked = true });
+        _disk = new MemDisk(_layer, new DiskOptions { CapacityBytes = DiskBytes });
         FileSystem.Mkfs(_disk, FsGeometry.For(DiskBytes, blockSize: _blockSize), _options.Completion);
         _cache = NewCache(m);
         MountFs();
@@ -287,6 +292,7 @@ public sealed partial class OracleRun
                 CheckSize(s);
             }
 
+            CheckInvariants();
             _executed = _op + 1;
         }
 

@@ -256,16 +256,19 @@ public sealed class PageCache
         return problems;
     }
 
-    /// <summary>Every mapping of this cache still reachable, in creation order.</summary>
+    /// <summary>Every mapping of this cache still reachable that holds pages, in creation order.</summary>
     /// <remarks>Held weakly: a mapping nothing references any more has no cached folio (a cached
     /// folio points at its mapping and sits on the cache's LRU list), so forgetting it hides
-    /// nothing from the checks.</remarks>
+    /// nothing from the checks. Mappings with no pages are left out: whether an unreferenced one
+    /// is still reachable depends on when the host's garbage collector ran, and checking it would
+    /// take its lock — a scheduling point — so the deterministic engine's schedule would depend
+    /// on the host. The cost: an empty mapping's tree is not checked against its nrpages.</remarks>
     internal List<AddressSpace> Mappings()
     {
         var live = new List<AddressSpace>();
         foreach (var weak in Volatile.Read(ref _mappings))
         {
-            if (weak.TryGetTarget(out var mapping))
+            if (weak.TryGetTarget(out var mapping) && mapping.NrPages > 0)
             {
                 live.Add(mapping);
             }
