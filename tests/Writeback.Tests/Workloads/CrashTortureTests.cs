@@ -14,9 +14,11 @@ namespace Writeback.Tests.Workloads;
 /// mounted, checked by fsck and held to the promises of the completed persistence operations.
 /// A hand-written workload of every operation (in every task variant and both block sizes), the
 /// ACE-style sequences of up to two operations, a seeded sample of the three-operation ones and
-/// seeded random workloads are clean in both completion modes; skipping the cache flush of fsync
-/// is caught, and so is an image that lost a promised rename, link and write; the report counts
-/// what it checked. Each run prints its crash states checked per second.</summary>
+/// seeded random workloads are clean in both completion modes, with torn writes (part of a
+/// multi-sector write on the media) among the crash states; skipping the cache flush of fsync,
+/// forgetting the TOWRITE tag and ending writeback before the unwritten conversion are caught,
+/// and so is an image that lost a promised rename, link and write; the report counts what it
+/// checked. Each run prints its crash states checked per second.</summary>
 public class CrashTortureTests(ITestOutputHelper output)
 {
     private const long K = 1024;
@@ -40,6 +42,7 @@ public class CrashTortureTests(ITestOutputHelper output)
         Assert.Equal(1, report.Workloads);
         Assert.True(report.FlushBoundaries > 20, $"only {report.FlushBoundaries} flush boundaries");
         Assert.True(report.StatesChecked > report.LogEntries + report.FlushBoundaries, $"only {report.StatesChecked} states for {report.LogEntries} entries");
+        Assert.True(report.TornStates > report.FlushBoundaries / 2, $"only {report.TornStates} torn states");
     }
 
     [Fact]
@@ -85,6 +88,7 @@ public class CrashTortureTests(ITestOutputHelper output)
             AssertClean(report);
             Assert.Equal(AceWorkloads.Count(2), report.Workloads);
             Assert.True(report.StatesChecked >= report.FlushBoundaries);
+            Assert.True(report.TornStates > report.Workloads, $"only {report.TornStates} torn states");
         }
     }
 
@@ -152,6 +156,88 @@ public class CrashTortureTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void ForgettingTheToWriteTag_NegativeControl_IsCaughtAsLostData(CompletionMode mode)
+    {
+        // Integrity writeback walks an empty TOWRITE tag, so fsync and fdatasync write no data:
+        // what they promised is found missing (the starting state is made without the bug).
+        var workload = AceWorkloads.StartingTree("forget-towrite-tag").Write("A", 2 * K, 4 * K, tag: "overwrite").Fsync("A").Write("B", 0, 4 * K, tag: "overwrite").Fdatasync("B");
+        var options = new CrashOptions { Completion = mode };
+        AssertClean(CrashEnumerator.Check(workload, options));
+
+        var broken = Timed($"forget-to-write-tag, {mode}", () => CrashEnumerator.Check(workload, options with { InjectedBugs = InjectedBug.ForgetToWriteTag }));
+        Assert.False(broken.IsClean, "the checker did not see fsync write nothing");
+        Assert.All(broken.Violations, v => Assert.StartsWith("(data)", v.What, StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.What.StartsWith("(data) /A (A), sector 4 (size 16384): holds generation 1; after 'fsync A' made it durable it held generation 3", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.What.StartsWith("(data) /D/B (B), sector 0 ", StringComparison.Ordinal) && v.What.Contains("'fdatasync B' made it durable", StringComparison.Ordinal)
+            && v.CrashPoint.Contains("the end of the workload", StringComparison.Ordinal));
+        Assert.All(broken.Violations, v => Assert.Contains("InjectedBugs = ForgetToWriteTag", v.Replay, StringComparison.Ordinal));
+        output.WriteLine(broken.Violations[0].Text);
+    }
+
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void EndingWritebackBeforeTheUnwrittenConversion_NegativeControl_IsCaughtAsZerosWhereSyncedDataWas(CompletionMode mode)
+    {
+        // Writes into preallocated (unwritten) blocks of two files, then sync: it waits for A's
+        // writeback, then B's, then flushes. With the bug each file's folios end writeback before
+        // its conversion is logged, and B's conversion queues on the journal behind A's, so sync
+        // returns while it is still to commit; a crash then finds B's synced data behind an
+        // unwritten extent, reading zeros. (With one file and fdatasync the conversion, started
+        // first, commits before the fdatasync's cache flush completes: no crash state sees it.)
+        var workload = AceWorkloads.StartingTree("prealloc-sync").Fallocate("A", 16 * K, 8 * K).Fallocate("B", 16 * K, 8 * K)
+            .Write("A", 16 * K, 4 * K).Write("B", 16 * K, 4 * K).Sync();
+        var options = new CrashOptions { Completion = mode };
+        AssertClean(CrashEnumerator.Check(workload, options));
+
+        var broken = Timed($"end-writeback-before-conversion, {mode}", () => CrashEnumerator.Check(workload, options with { InjectedBugs = InjectedBug.EndWritebackBeforeConversion }));
+        Assert.False(broken.IsClean, "the checker did not see the conversion logged after writeback ended");
+        Assert.All(broken.Violations, v => Assert.StartsWith("(data)", v.What, StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.What.StartsWith("(data) /D/B (B), sector 32 (size 24576): holds zeros", StringComparison.Ordinal)
+            && v.What.Contains("after 'sync (B)' made it durable it held generation", StringComparison.Ordinal) && v.CrashPoint.Contains("'sync' had returned", StringComparison.Ordinal));
+        Assert.All(broken.Violations, v => Assert.Contains("InjectedBugs = EndWritebackBeforeConversion", v.Replay, StringComparison.Ordinal));
+        output.WriteLine(broken.Violations[0].Text);
+    }
+
+    [Theory]
+    [InlineData(CompletionMode.Irq)]
+    [InlineData(CompletionMode.Task)]
+    public void TornWrites_AddStatesWithPartOfAMultiSectorWriteOnTheMedia_CountedAndChecked(CompletionMode mode)
+    {
+        var workload = AceWorkloads.StartingTree("torn").Write("A", 2 * K, 4 * K, tag: "overwrite").Fsync("A").Write("B", 0, 4 * K, tag: "overwrite").Fdatasync("B");
+        var options = new CrashOptions { Completion = mode };
+        var whole = CrashEnumerator.Check(workload, options with { TornWrites = false });
+        var torn = Timed($"torn writes, {mode}", () => CrashEnumerator.Check(workload, options));
+        AssertClean(whole);
+        AssertClean(torn);
+        Assert.Equal(0, whole.TornStates);
+        Assert.True(torn.TornStates > 0, "no torn states");
+
+        // The torn states come on top of the same whole-write states (their own seeded stream).
+        Assert.Equal(whole.StatesChecked + torn.TornStates, torn.StatesChecked);
+
+        // With fdatasync's flush skipped, B's overwrite (8 sectors, the one multi-sector write
+        // after the last flush) is torn: with its first sector only on the media, sectors 1 to 7
+        // are the old data fdatasync promised away; with all but its last, sector 7 alone is.
+        var broken = CrashEnumerator.Check(workload, options with { InjectedBugs = InjectedBug.SkipFsyncFlush });
+        var first = broken.Violations.Where(v => v.Subset.Contains("torn, its first sector only: sectors 10000000 reached the media", StringComparison.Ordinal)).Select(v => v.What).ToList();
+        var allButLast = broken.Violations.Where(v => v.Subset.Contains("torn, all but its last sector: sectors 11111110 reached the media", StringComparison.Ordinal)).Select(v => v.What).ToList();
+        output.WriteLine(string.Join("\n", first.Concat(allButLast)));
+        Assert.Equal(4, first.Count);
+        for (var sector = 1; sector <= 3; sector++)
+        {
+            Assert.StartsWith($"(data) /D/B (B), sector {sector} (size 16384): holds generation 2; after 'fdatasync B' made it durable it held generation 4", first[sector - 1], StringComparison.Ordinal);
+        }
+
+        Assert.Equal("(data) /D/B (B): 4 more sectors are wrong", first[3]);
+        Assert.Single(allButLast);
+        Assert.StartsWith("(data) /D/B (B), sector 7 (size 16384): holds generation 2; after 'fdatasync B' made it durable it held generation 4", allButLast[0], StringComparison.Ordinal);
+        Assert.Contains(broken.Violations, v => v.Subset.Contains("torn, a seeded subset of its sectors", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData(CompletionMode.Irq, CrashPromises.Posix)]
     [InlineData(CompletionMode.Task, CrashPromises.Wsync)]
     public void TheChecker_GivenTheStartingImageAsIfEverythingHadReturned_ReportsTheLostRenameLinkAndData(CompletionMode mode, CrashPromises promises)
@@ -189,7 +275,7 @@ public class CrashTortureTests(ITestOutputHelper output)
     [Fact]
     public void TheReport_CountsWorkloadsStatesEntriesAndBoundaries_AndAWorkloadThatCannotRun()
     {
-        var options = new CrashOptions { SamplesPerEpoch = 0 };
+        var options = new CrashOptions { SamplesPerEpoch = 0, TornWrites = false };
         var workloads = new[] { AceWorkloads.Get(0), AceWorkloads.Get(24) };
         var flushes = CrashEnumerator.Check(workloads, options);
         var prefixes = CrashEnumerator.Check(workloads, options with { EveryWrite = true });
@@ -205,6 +291,13 @@ public class CrashTortureTests(ITestOutputHelper output)
         Assert.Equal(flushes.StatesChecked + flushes.LogEntries + 2, prefixes.StatesChecked);
         Assert.Equal(flushes.LogEntries, prefixes.LogEntries);
         Assert.Equal(flushes.FlushBoundaries, prefixes.FlushBoundaries);
+
+        // Torn writes add states at the same boundaries, and are counted.
+        var torn = CrashEnumerator.Check(workloads, options with { TornWrites = true });
+        Assert.Equal(0, flushes.TornStates);
+        Assert.True(torn.TornStates > 0);
+        Assert.Equal(flushes.StatesChecked + torn.TornStates, torn.StatesChecked);
+        Assert.Equal(flushes.FlushBoundaries, torn.FlushBoundaries);
 
         // More samples check more states of the same boundaries.
         var sampled = CrashEnumerator.Check(workloads, options with { SamplesPerEpoch = 6 });
@@ -224,6 +317,8 @@ public class CrashTortureTests(ITestOutputHelper output)
         merged.Merge(mixed);
         Assert.Equal(3, merged.Workloads);
         Assert.Equal(flushes.StatesChecked + mixed.StatesChecked, merged.StatesChecked);
+        merged.Merge(torn);
+        Assert.Equal(torn.TornStates, merged.TornStates);
         Assert.Equal(1, merged.TotalViolations);
         output.WriteLine(flushes.Summary);
     }

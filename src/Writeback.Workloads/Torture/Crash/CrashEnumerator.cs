@@ -12,16 +12,20 @@ namespace Writeback.Workloads.Torture.Crash;
 /// the other writes since, none, all, and a seeded sample of subsets (every subset of a small
 /// epoch) — and the image of a power cut right after a flush that a FUA write follows; mounts
 /// each (journal recovery), runs fsck, and checks the promises the completed persistence
-/// operations made (<see cref="CrashChecker"/>). With <see cref="CrashOptions.EveryWrite"/>,
-/// every prefix of the log is crashed into as well.</summary>
+/// operations made (<see cref="CrashChecker"/>). With <see cref="CrashOptions.TornWrites"/>, a
+/// seeded one of each epoch's unflushed multi-sector writes is also torn (some of its sectors on
+/// the media, others not). With <see cref="CrashOptions.EveryWrite"/>, every prefix of the log is
+/// crashed into as well.</summary>
 /// <remarks>Workloads run one after another on a deterministic machine of the options' CPUs and
 /// seed, each on its own disk and filesystem mounted from the synced image of its starting state
 /// (made once per distinct setup); a machine failure (lockdep, a BUG, a deadlock) is a violation
-/// of the workload that was running, and the next workload gets a fresh machine. The sampled
-/// subsets are drawn from a stream named after the workload, so that a workload's crash states
-/// do not depend on what ran before it. Crash images are mounted on a RAM disk
+/// of the workload that was running, and the next workload gets a fresh machine. With
+/// <see cref="CrashOptions.InjectedBugs"/> set, each starting state is made on a machine without
+/// them (a negative control breaks the workload, not the synced state it is given). The sampled
+/// subsets and the torn writes are drawn from streams named after the workload, so that a
+/// workload's crash states do not depend on what ran before it. Crash images are mounted on a RAM disk
 /// (<see cref="CrashImageDisk"/>).</remarks>
-public static class CrashEnumerator
+public static partial class CrashEnumerator
 {
     // A machine's list of workqueues grows with the filesystems mounted on it (IRQ mode makes
     // its completion workqueues per mount), so a long batch moves to a fresh machine now and then.
@@ -46,35 +50,54 @@ public static class CrashEnumerator
         var hostStart = Environment.TickCount64;
         using var source = workloads.GetEnumerator();
         var bases = new Dictionary<string, CrashBase>(StringComparer.Ordinal);
-        var more = true;
-        while (more && !cancellation.IsCancellationRequested)
+        var cleanTried = new HashSet<string>(StringComparer.Ordinal);
+        CrashWorkload? next = null;
+        var stop = false;
+        while (!stop && !cancellation.IsCancellationRequested)
         {
-            CrashWorkload? current = null;
-            using var m = Machine.Create(new MachineOptions
+            if (next is null && !source.MoveNext())
             {
-                Cpus = options.Cpus,
-                Seed = options.Seed,
-                QuantumNs = options.QuantumNs,
-                Lockdep = LockdepMode.Fail,
-                LockStat = false,
-                IrqsOffTracing = false,
-                InjectedBugs = options.InjectedBugs,
-            });
+                break;
+            }
+
+            next ??= source.Current;
+
+            // A negative control breaks the workload under test, not the synced starting state
+            // it is given: that is made on a machine without the injected bugs.
+            if (options.InjectedBugs != InjectedBug.None && cleanTried.Add(CrashRecorder.BaseKey(next)))
+            {
+                MakeCleanBase(next, options, bases);
+            }
+
+            CrashWorkload? current = null;
+            using var m = NewMachine(options, options.InjectedBugs);
             try
             {
                 m.Run(() =>
                 {
                     var layer = BlockLayer.Create(m, new BlockLayerOptions { Variant = options.Variant, Checked = true });
-                    for (var n = 0; n < WorkloadsPerMachine && !cancellation.IsCancellationRequested && (more = source.MoveNext()); n++)
+                    for (var n = 0; n < WorkloadsPerMachine && !cancellation.IsCancellationRequested; n++)
                     {
-                        current = source.Current;
+                        if (next is null && !source.MoveNext())
+                        {
+                            stop = true;
+                            break;
+                        }
+
+                        next ??= source.Current;
+                        if (options.InjectedBugs != InjectedBug.None && !cleanTried.Contains(CrashRecorder.BaseKey(next)))
+                        {
+                            break;
+                        }
+
+                        (current, next) = (next, null);
                         var clean = RunOne(m, layer, current, options, bases, report);
                         current = null;
                         report.HostMs = Environment.TickCount64 - hostStart;
                         progress?.Invoke(report);
                         if (!clean && options.StopAtFirstViolation)
                         {
-                            more = false;
+                            stop = true;
                             break;
                         }
                     }
@@ -84,12 +107,49 @@ public static class CrashEnumerator
             {
                 // A failure outside any workload would fail every fresh machine the same way.
                 report.Add(Unchecked(current, options, "the workload", $"machine: {ex.Message.Split('\n')[0]}"));
-                more &= current is not null && !options.StopAtFirstViolation;
+                stop |= current is null || options.StopAtFirstViolation;
             }
         }
 
         report.HostMs = Environment.TickCount64 - hostStart;
         return report;
+    }
+
+    private static Machine NewMachine(CrashOptions options, InjectedBug bugs) => Machine.Create(new MachineOptions
+    {
+        Cpus = options.Cpus,
+        Seed = options.Seed,
+        QuantumNs = options.QuantumNs,
+        Lockdep = LockdepMode.Fail,
+        LockStat = false,
+        IrqsOffTracing = false,
+        InjectedBugs = bugs,
+    });
+
+    // The starting state of `workload` made on a machine of its own without the injected bugs.
+    // If that fails, the workload's own run makes it again and reports why.
+    private static void MakeCleanBase(CrashWorkload workload, CrashOptions options, Dictionary<string, CrashBase> bases)
+    {
+        using var m = NewMachine(options, InjectedBug.None);
+        try
+        {
+            m.Run(() =>
+            {
+                var layer = BlockLayer.Create(m, new BlockLayerOptions { Variant = options.Variant, Checked = true });
+                try
+                {
+                    CrashRecorder.EnsureBase(m, layer, workload, options, bases);
+                }
+                catch (CrashWorkloadException)
+                {
+                    // Reported by the workload's own run, which makes the starting state again.
+                }
+            });
+        }
+        catch (MachineFailedException)
+        {
+            // The same: the workload's own run meets it again and reports it.
+        }
     }
 
     // Records one workload and checks its crash states; false if anything was wrong.
@@ -137,6 +197,9 @@ public static class CrashEnumerator
         }
 
         var random = Prandom.ForStream(r.Options.Seed, r.Workload.Name);
+
+        // A stream of its own, so that tearing writes leaves the whole-write subsets as they were.
+        var tornRandom = Prandom.ForStream(r.Options.Seed, r.Workload.Name + "/torn");
         var durable = Sparse(r.Log.Rebuild(0));
         var flushes = entries.Where(e => e.Kind == WriteLogEntryKind.Flush).Select(e => e.Index).Append(entries.Count).ToList();
         for (var k = 0; k < flushes.Count; k++)
@@ -144,6 +207,11 @@ public static class CrashEnumerator
             var previousFlush = k == 0 ? -1 : flushes[k - 1];
             var epoch = Writes(entries, previousFlush, flushes[k]);
             CheckEpoch(r, checker, durable, previousFlush, flushes[k], epoch, random, report);
+            if (r.Options.TornWrites)
+            {
+                CheckTorn(r, checker, durable, previousFlush, flushes[k], epoch, tornRandom, report);
+            }
+
             foreach (var e in epoch)
             {
                 durable.Write(e.Sector, e.Data.Span);
@@ -179,7 +247,9 @@ public static class CrashEnumerator
             }
 
             var key = string.Concat(epoch.Select((e, i) => (e.Flags & BioOpFlags.Fua) != 0 ? 'F' : chosen[i] ? '1' : '0'));
-            var media = string.Create(CultureInfo.InvariantCulture, $"everything through the flush at entry {previousFlush}; of the {epoch.Count} writes since (entries {epoch.FirstOrDefault()?.Index} to {epoch.LastOrDefault()?.Index}; F = FUA, 1 = reached the media, 0 = lost): {(key.Length == 0 ? "none" : key)} (seed {r.Options.Seed})");
+            var media = epoch.Count == 0
+                ? string.Create(CultureInfo.InvariantCulture, $"everything through the flush at entry {previousFlush}; no writes since (seed {r.Options.Seed})")
+                : string.Create(CultureInfo.InvariantCulture, $"everything through the flush at entry {previousFlush}; of the {epoch.Count} writes since (entries {epoch[0].Index} to {epoch[^1].Index}; F = FUA, 1 = reached the media, 0 = lost): {key} (seed {r.Options.Seed})");
             CheckState(r, checker, image, boundary, media, report);
         }
     }

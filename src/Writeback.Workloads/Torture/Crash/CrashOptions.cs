@@ -36,6 +36,15 @@ public sealed record CrashOptions
     /// besides none of them and all of them (an epoch with few enough writes has every subset checked).</summary>
     public int SamplesPerEpoch { get; init; } = 4;
 
+    /// <summary>Also tear writes: at each flush boundary, one of the epoch's unflushed writes of more
+    /// than one 512-byte sector, chosen with the seed, reaches the media only in part — its first
+    /// sector only, all but its last (with the writes before it and none after), and a seeded
+    /// subset of its sectors (with a seeded subset of the other writes) — as a power cut during a
+    /// multi-sector write may leave it, a device making only each sector atomic. FUA writes and
+    /// writes a completed flush covers are never torn. On by default; the journal's checksummed
+    /// commit is what must make a torn log write harmless.</summary>
+    public bool TornWrites { get; init; } = true;
+
     /// <summary>Also crash after every single log entry, with every write before it on the media
     /// (dm-log-writes replay of each prefix).</summary>
     public bool EveryWrite { get; init; }
@@ -43,8 +52,10 @@ public sealed record CrashOptions
     /// <summary>The promises checked.</summary>
     public CrashPromises Promises { get; init; } = CrashPromises.Posix;
 
-    /// <summary>Rules broken on purpose (negative controls): <see cref="InjectedBug.SkipFsyncFlush"/>
-    /// must be caught.</summary>
+    /// <summary>Rules broken on purpose (negative controls): <see cref="InjectedBug.SkipFsyncFlush"/>,
+    /// <see cref="InjectedBug.ForgetToWriteTag"/> and <see cref="InjectedBug.EndWritebackBeforeConversion"/>
+    /// must be caught. They break the workload under test only: each distinct starting state is
+    /// made on a machine without them.</summary>
     public InjectedBug InjectedBugs { get; init; }
 
     /// <summary>Violations kept in a report (all are counted).</summary>
@@ -55,7 +66,7 @@ public sealed record CrashOptions
 
     /// <summary>The options as a C# initializer, for replay lines.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"new CrashOptions {{ Completion = {Completion}, Variant = {Variant}, Seed = {Seed}, Cpus = {Cpus}, QuantumNs = {QuantumNs}, BlockSize = {BlockSize}, DeviceBytes = {DeviceBytes}, SamplesPerEpoch = {SamplesPerEpoch}, EveryWrite = {(EveryWrite ? "true" : "false")}, Promises = {Promises}{(InjectedBugs == InjectedBug.None ? string.Empty : $", InjectedBugs = {InjectedBugs}")} }}");
+        $"new CrashOptions {{ Completion = {Completion}, Variant = {Variant}, Seed = {Seed}, Cpus = {Cpus}, QuantumNs = {QuantumNs}, BlockSize = {BlockSize}, DeviceBytes = {DeviceBytes}, SamplesPerEpoch = {SamplesPerEpoch}, EveryWrite = {(EveryWrite ? "true" : "false")}, TornWrites = {(TornWrites ? "true" : "false")}, Promises = {Promises}{(InjectedBugs == InjectedBug.None ? string.Empty : $", InjectedBugs = {InjectedBugs}")} }}");
 
     /// <summary>Throws naming the first invalid setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>

@@ -54,13 +54,7 @@ internal sealed partial class CrashRecorder
     /// before: mounted from the synced image with a cold page cache. Context: Process context. May sleep.</remarks>
     public static CrashRecording Record(Machine machine, BlockLayer layer, CrashWorkload workload, CrashOptions options, IDictionary<string, CrashBase> bases)
     {
-        var key = string.Join("; ", workload.Setup.Select(o => o.ToString()));
-        if (!bases.TryGetValue(key, out var start))
-        {
-            start = MakeBase(machine, layer, workload, options);
-            bases[key] = start;
-        }
-
+        var start = EnsureBase(machine, layer, workload, options, bases);
         var r = Mount(machine, layer, options, start.Image, "crashsrc");
         try
         {
@@ -91,6 +85,26 @@ internal sealed partial class CrashRecorder
         {
             r.CloseAll();
         }
+    }
+
+    /// <summary>The key of <paramref name="workload"/>'s starting state in a dictionary of bases:
+    /// workloads with the same setup share one.</summary>
+    public static string BaseKey(CrashWorkload workload) => string.Join("; ", workload.Setup.Select(o => o.ToString()));
+
+    /// <summary>The starting state of <paramref name="workload"/> from <paramref name="bases"/>, or
+    /// made now on <paramref name="layer"/> and added there.</summary>
+    /// <exception cref="CrashWorkloadException">The setup failed.</exception>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public static CrashBase EnsureBase(Machine machine, BlockLayer layer, CrashWorkload workload, CrashOptions options, IDictionary<string, CrashBase> bases)
+    {
+        var key = BaseKey(workload);
+        if (!bases.TryGetValue(key, out var start))
+        {
+            start = MakeBase(machine, layer, workload, options);
+            bases[key] = start;
+        }
+
+        return start;
     }
 
     // mkfs, the setup, a sync and a checkpoint (as after a clean unmount: the log then holds

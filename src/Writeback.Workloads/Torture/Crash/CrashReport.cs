@@ -2,9 +2,9 @@ using System.Globalization;
 
 namespace Writeback.Workloads.Torture.Crash;
 
-/// <summary>What a crash enumeration checked and found: workloads, crash states, log entries
-/// and flushes covered, and the violations (the first <see cref="CrashOptions.MaxReportedViolations"/>
-/// kept, all counted).</summary>
+/// <summary>What a crash enumeration checked and found: workloads, crash states (and how many
+/// had a torn write), log entries and flushes covered, and the violations (the first
+/// <see cref="CrashOptions.MaxReportedViolations"/> kept, all counted).</summary>
 public sealed class CrashReport
 {
     private readonly List<CrashViolation> _violations = [];
@@ -22,6 +22,10 @@ public sealed class CrashReport
 
     /// <summary>Crash images rebuilt, mounted and checked.</summary>
     public long StatesChecked { get; private set; }
+
+    /// <summary>Of <see cref="StatesChecked"/>, the states in which one write was torn: some of its
+    /// sectors on the media, others not (<see cref="CrashOptions.TornWrites"/>).</summary>
+    public long TornStates { get; private set; }
 
     /// <summary>Write-log entries (writes and flushes) the workloads made.</summary>
     public long LogEntries { get; private set; }
@@ -44,9 +48,9 @@ public sealed class CrashReport
     /// <summary>Crash states checked per host second.</summary>
     public double StatesPerSecond => HostMs > 0 ? StatesChecked * 1000.0 / HostMs : 0;
 
-    /// <summary>One line: workloads, states, entries, flushes, violations, rate.</summary>
+    /// <summary>One line: workloads, states (torn ones among them), entries, flushes, violations, rate.</summary>
     public string Summary => string.Create(CultureInfo.InvariantCulture,
-        $"{Workloads} workloads, {StatesChecked} crash states, {LogEntries} log entries, {FlushBoundaries} flush boundaries, {TotalViolations} violations, {HostMs} ms ({StatesPerSecond:0} states/s)");
+        $"{Workloads} workloads, {StatesChecked} crash states ({TornStates} torn), {LogEntries} log entries, {FlushBoundaries} flush boundaries, {TotalViolations} violations, {HostMs} ms ({StatesPerSecond:0} states/s)");
 
     /// <summary>Adds <paramref name="other"/>'s counts and violations (for runs in several modes).</summary>
     /// <exception cref="ArgumentException"><paramref name="other"/> is this report.</exception>
@@ -60,6 +64,7 @@ public sealed class CrashReport
 
         Workloads += other.Workloads;
         StatesChecked += other.StatesChecked;
+        TornStates += other.TornStates;
         LogEntries += other.LogEntries;
         FlushBoundaries += other.FlushBoundaries;
         HostMs += other.HostMs;
@@ -89,6 +94,8 @@ public sealed class CrashReport
     }
 
     internal void CountState() => StatesChecked++;
+
+    internal void CountTornState() => TornStates++;
 
     internal void CountBoundary() => FlushBoundaries++;
 }
