@@ -5,11 +5,15 @@ using Writeback.Block;
 using Writeback.Kernel;
 using Writeback.Mm;
 using Writeback.Workloads.Torture;
+using Writeback.Workloads.Torture.Crash;
 
 namespace Writeback.Cli;
 
 /// <summary>The <c>wbsim torture</c> command: seeded oracle runs (<see cref="OracleRun"/>) over
-/// seeds, completion modes and task-completion variants, with a progress line and a final table.</summary>
+/// seeds, completion modes and task-completion variants — with <c>--faults</c> fault episodes in
+/// them, with <c>--hotplug</c> an interleaved multi-task run (<see cref="InterleavedRun"/>) after
+/// each, and with <c>--crashes</c> crash enumeration at the end — with a progress line and a final
+/// table.</summary>
 /// <remarks>Seeds: <c>--seed S</c> runs one, <c>--seeds N</c> runs 1 to N (10 when neither is
 /// given); <c>--duration T</c> then keeps going with the following seeds until T of host time has
 /// passed (the seed in progress finishes). Each seed runs once in IRQ mode (with <c>--variant
@@ -42,8 +46,13 @@ internal static class TortureCommand
             command.Options.Add(o);
         }
 
-        var crashes = new Option<bool>("--crashes") { Description = "after the oracle, crash enumeration in each configuration: every ACE workload of up to 2 operations, one of every operation, and a 30-operation random workload per seed, each crashed at every flush boundary with seeded subsets of unflushed writes" };
-        command.Options.Add(crashes);
+        var crashes = new Option<bool>("--crashes") { Description = "after the oracle, crash enumeration in each configuration: every ACE workload of up to 2 operations, one of every operation, and a 30-operation random workload per seed, each crashed at every flush boundary with seeded subsets of unflushed writes and a torn multi-sector write" };
+        var faults = new Option<bool>("--faults") { Description = "fault episodes in the oracle runs: data write errors in writeback and direct I/O (each descriptor sees the error once; syncfs reports it filesystem-wide), a metadata write error that shuts the filesystem down, dropped writes; each followed by a power cut or a rewrite and the checks of what must survive" };
+        var hotplug = new Option<bool>("--hotplug") { Description = $"after each oracle run, an interleaved run: {InterleavedOptions.DefaultWorkers} tasks on {InterleavedOptions.DefaultCpus} CPUs (or --cpus) at once, CPUs taken offline and back at random, injected interrupts and device latency outliers; --ops is then per task" };
+        foreach (var o in new[] { crashes, faults, hotplug })
+        {
+            command.Options.Add(o);
+        }
 
         // Unknown options are bad input (exit 2) like bad values, not the parser's exit 1.
         command.TreatUnmatchedTokensAsErrors = false;
@@ -60,7 +69,9 @@ internal static class TortureCommand
             {
                 plan = Plan.From(
                     parse.GetValue(seeds), parse.GetValue(seed), parse.GetValue(ops), parse.GetValue(completion),
-                    parse.GetValue(variant), parse.GetValue(duration), parse.GetValue(cpus), parse.GetValue(mix));
+                    parse.GetValue(variant), parse.GetValue(duration), parse.GetValue(cpus), parse.GetValue(mix))
+                    with { Faults = parse.GetValue(faults), Hotplug = parse.GetValue(hotplug), Crashes = parse.GetValue(crashes) };
+                plan.Validate();
             }
             catch (ArgumentException ex)
             {
@@ -68,15 +79,22 @@ internal static class TortureCommand
                 return 2;
             }
 
-            var code = Run(plan, output, error, terminal, runOne ?? ((o, s) => new OracleRun(o, s).Execute()), cancellation);
-            return code == 0 && parse.GetValue(crashes) ? RunCrashes(plan, output, error, cancellation) : code;
+            var totals = new Totals(Environment.TickCount64);
+            var code = Run(plan, totals, output, error, terminal, runOne ?? ((o, s) => new OracleRun(o, s).Execute()), cancellation);
+            if (code == 0 && plan.Crashes)
+            {
+                code = RunCrashes(plan, totals, output, error, cancellation);
+            }
+
+            output.Write(totals.Table(plan));
+            return code;
         });
         return command;
     }
 
-    private static int Run(Plan plan, TextWriter output, TextWriter error, bool terminal, Func<TortureOptions, ulong, OracleResult> runOne, CancellationToken cancellation)
+    // The oracle (and interleaved) runs; the first violation is printed and ends the command.
+    private static int Run(Plan plan, Totals totals, TextWriter output, TextWriter error, bool terminal, Func<TortureOptions, ulong, OracleResult> runOne, CancellationToken cancellation)
     {
-        var totals = new Totals(Environment.TickCount64);
         var progress = new Progress(error, terminal, plan);
         var configs = plan.Configurations();
         var seed = plan.FirstSeed;
@@ -88,18 +106,24 @@ internal static class TortureCommand
                 {
                     progress.End();
                     error.WriteLine("wbsim torture: interrupted");
-                    output.Write(totals.Table(plan));
                     return 130;
                 }
 
                 var result = runOne(config, seed);
                 totals.Add(result);
-                if (result.Violation is { } violation)
+                var violation = result.Violation;
+                if (violation is null && plan.Hotplug)
+                {
+                    var interleaved = new InterleavedRun(plan.InterleavedFor(config), seed).Execute();
+                    totals.Add(interleaved);
+                    violation = interleaved.Violation;
+                }
+
+                if (violation is not null)
                 {
                     progress.End();
                     output.Write(violation.Text);
                     output.Write('\n');
-                    output.Write(totals.Table(plan));
                     return 1;
                 }
 
@@ -110,31 +134,31 @@ internal static class TortureCommand
         }
 
         progress.End();
-        output.Write(totals.Table(plan));
         return 0;
     }
 
     // Crash enumeration per configuration; the first violation is printed and ends the command.
-    private static int RunCrashes(Plan plan, TextWriter output, TextWriter error, CancellationToken cancellation)
+    private static int RunCrashes(Plan plan, Totals totals, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
-        var seeds = Enumerable.Range(0, Math.Max(1, plan.Seeds)).Select(i => plan.FirstSeed + (ulong)i).ToList();
+        var seeds = Enumerable.Range(0, Math.Max(1, totals.SeedsRun)).Select(i => plan.FirstSeed + (ulong)i).ToList();
         foreach (var config in plan.Configurations())
         {
-            var name = config.Completion == Writeback.Mm.CompletionMode.Irq ? "irq" : $"task/{config.Variant.ToString().ToLowerInvariant()}";
+            var name = config.Completion == CompletionMode.Irq ? "irq" : $"task/{config.Variant.ToString().ToLowerInvariant()}";
             error.WriteLine($"wbsim torture: crash enumeration, {name}");
-            var workloads = Writeback.Workloads.Torture.Crash.AceWorkloads.Enumerate(2)
-                .Append(Writeback.Workloads.Torture.Crash.CrashWorkload.EveryOperation())
-                .Concat(seeds.Select(s => Writeback.Workloads.Torture.Crash.CrashWorkload.Random(s, 30)));
-            var options = new Writeback.Workloads.Torture.Crash.CrashOptions
+            var workloads = AceWorkloads.Enumerate(2)
+                .Append(CrashWorkload.EveryOperation())
+                .Concat(seeds.Select(s => CrashWorkload.Random(s, 30)));
+            var options = new CrashOptions
             {
                 Completion = config.Completion,
                 Variant = config.Variant,
                 Seed = plan.FirstSeed,
                 StopAtFirstViolation = true,
             };
-            var report = Writeback.Workloads.Torture.Crash.CrashEnumerator.Check(workloads, options, cancellation: cancellation);
-            output.Write(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"crashes {name,-13} {report.Workloads,6} workloads {report.StatesChecked,9:N0} states {report.TotalViolations,3} violations {report.StatesPerSecond,8:N0} states/s\n"));
+            var report = CrashEnumerator.Check(workloads, options, cancellation: cancellation);
+            totals.Add(report);
+            output.Write(string.Create(CultureInfo.InvariantCulture,
+                $"crashes {name,-13} {report.Workloads,6} workloads {report.StatesChecked,9:N0} states ({report.TornStates:N0} torn) {report.TotalViolations,3} violations {report.StatesPerSecond,8:N0} states/s\n"));
             if (report.Violations.Count > 0)
             {
                 output.Write(report.Violations[0].Text);
@@ -152,8 +176,20 @@ internal static class TortureCommand
     }
 
     /// <summary>What the command line asked for.</summary>
-    private sealed record Plan(ulong FirstSeed, int Seeds, long? DurationMs, int? Ops, bool IrqMode, bool TaskMode, TaskCompletionVariant[] Variants, bool AllVariants, int Cpus, OracleMix Mix)
+    private sealed record Plan(ulong FirstSeed, int Seeds, long? DurationMs, int? Ops, bool IrqMode, bool TaskMode, TaskCompletionVariant[] Variants, bool AllVariants, int? CpusGiven, OracleMix Mix)
     {
+        /// <summary>Fault episodes in the oracle runs.</summary>
+        public bool Faults { get; init; }
+
+        /// <summary>An interleaved run with CPU hotplug after each oracle run.</summary>
+        public bool Hotplug { get; init; }
+
+        /// <summary>Crash enumeration after the runs.</summary>
+        public bool Crashes { get; init; }
+
+        /// <summary>The oracle's CPUs.</summary>
+        public int Cpus => CpusGiven ?? 2;
+
         public static Plan From(string? seeds, string? seed, string? ops, string? completion, string? variant, string? duration, string? cpus, string? mix)
         {
             if (seeds is not null && seed is not null)
@@ -187,15 +223,38 @@ internal static class TortureCommand
                 task,
                 variants,
                 all,
-                cpus is null ? 2 : (int)Whole("--cpus", cpus, 1, MachineOptions.MaxCpus),
+                cpus is null ? null : (int)Whole("--cpus", cpus, 1, MachineOptions.MaxCpus),
                 theMix);
         }
+
+        /// <summary>Throws naming options that do not fit together.</summary>
+        public void Validate()
+        {
+            if (Faults && Mix != OracleMix.Full)
+            {
+                throw new ArgumentException("--faults: fault episodes need --mix full");
+            }
+
+            if (Hotplug && CpusGiven is < 2)
+            {
+                throw new ArgumentException($"--hotplug: needs at least 2 CPUs (one stays online), --cpus is {CpusGiven}");
+            }
+        }
+
+        /// <summary>The interleaved run that follows the oracle run of <paramref name="config"/>.</summary>
+        public InterleavedOptions InterleavedFor(TortureOptions config) => new()
+        {
+            Completion = config.Completion,
+            Variant = config.Variant,
+            Cpus = CpusGiven ?? InterleavedOptions.DefaultCpus,
+            Operations = Ops,
+        };
 
         /// <summary>The runs of one seed: IRQ mode once, task mode once per variant.</summary>
         public List<TortureOptions> Configurations()
         {
             var list = new List<TortureOptions>();
-            var baseOptions = new TortureOptions { Operations = Ops, Cpus = Cpus, Mix = Mix };
+            var baseOptions = new TortureOptions { Operations = Ops, Cpus = Cpus, Mix = Mix, Faults = Faults };
             if (IrqMode)
             {
                 list.Add(baseOptions with { Completion = CompletionMode.Irq, Variant = AllVariants ? TaskCompletionVariant.Merged : Variants[0] });
@@ -224,6 +283,9 @@ internal static class TortureCommand
         public string Describe() =>
             $"completion {(IrqMode && TaskMode ? "all" : IrqMode ? "irq" : "task")}, variant {(AllVariants ? "all" : Variants[0].ToString().ToLowerInvariant())}, mix {Mix.ToString().ToLowerInvariant()}, {Cpus} CPUs, "
             + (Ops is { } n ? $"{n} operations per run" : "200-400 operations per run (from the seed)")
+            + (Faults ? ", faults" : string.Empty)
+            + (Hotplug ? $", hotplug ({CpusGiven ?? InterleavedOptions.DefaultCpus} CPUs)" : string.Empty)
+            + (Crashes ? ", crashes" : string.Empty)
             + (DurationMs is { } d ? string.Create(CultureInfo.InvariantCulture, $", more seeds until {d / 1000.0:0.###} s") : string.Empty);
 
         private static long Whole(string option, string text, long min, long max)
@@ -287,6 +349,42 @@ internal static class TortureCommand
 
         public int Violations { get; private set; }
 
+        public long FaultsInjected { get; private set; }
+
+        public int FaultEpisodes { get; private set; }
+
+        public int InterleavedRuns { get; private set; }
+
+        public long HotplugEvents { get; private set; }
+
+        public long DrainedByHotplug { get; private set; }
+
+        public long CrashStates { get; private set; }
+
+        public long CrashWorkloads { get; private set; }
+
+        public long TornStates { get; private set; }
+
+        /// <summary>Counts an interleaved run (its seed was counted by its oracle run).</summary>
+        public void Add(InterleavedResult r)
+        {
+            InterleavedRuns++;
+            Operations += r.Operations;
+            BytesChecked += r.BytesChecked;
+            HotplugEvents += r.HotplugEvents;
+            DrainedByHotplug += r.DrainedByHotplug;
+            Violations += r.IsClean ? 0 : 1;
+        }
+
+        /// <summary>Counts a crash enumeration.</summary>
+        public void Add(CrashReport r)
+        {
+            CrashWorkloads += r.Workloads;
+            CrashStates += r.StatesChecked;
+            TornStates += r.TornStates;
+            Violations += (int)Math.Min(int.MaxValue, r.TotalViolations);
+        }
+
         /// <summary>Counts a run; the first run of a seed counts the seed.</summary>
         public void Add(OracleResult r)
         {
@@ -300,6 +398,8 @@ internal static class TortureCommand
             RunsInSeed++;
             Operations += r.Operations;
             BytesChecked += r.BytesChecked;
+            FaultsInjected += r.FaultsInjected;
+            FaultEpisodes += r.FaultEpisodes;
             Violations += r.IsClean ? 0 : 1;
             _firstSeed ??= r.Seed;
             _lastSeed = r.Seed;
@@ -312,9 +412,12 @@ internal static class TortureCommand
             var rows = new (string Name, string Value)[]
             {
                 ("seeds run", $"{SeedsRun}{seeds}"),
-                ("runs", $"{Runs}"),
+                ("runs", $"{Runs} oracle" + (plan.Hotplug ? $", {InterleavedRuns} interleaved" : string.Empty)),
                 ("operations", $"{Operations:N0}"),
                 ("bytes checked", $"{BytesChecked:N0} ({BytesChecked / 1048576.0:0.0} MiB)"),
+                ("crash states", plan.Crashes ? $"{CrashStates:N0} checked ({TornStates:N0} with a torn write) in {CrashWorkloads:N0} workloads" : "- (no --crashes)"),
+                ("faults", plan.Faults ? $"{FaultsInjected:N0} bios failed or dropped in {FaultEpisodes:N0} episodes" : "- (no --faults)"),
+                ("hotplug", plan.Hotplug ? $"{HotplugEvents:N0} CPU offline/online events, {DrainedByHotplug:N0} completions drained from dead CPUs" : "- (no --hotplug)"),
                 ("violations", $"{Violations}"),
                 ("host time", $"{ms / 1000.0:0.0} s"),
                 ("operations/s", $"{Operations * 1000.0 / ms:0}"),

@@ -189,12 +189,49 @@ public sealed class TortureCommandTests
     }
 
     [Fact]
-    public void UnknownOption_ExitsTwo_NamingIt()
+    public void Faults_RunEpisodesInTheOracle_AndTheTableCountsThem()
     {
-        var (code, output, error) = Torture("--seed", "1", "--hotplug");
+        var (code, output, error) = Torture("--seed", "1", "--ops", "80", "--completion", "irq", "--faults");
+
+        Assert.True(code == 0, error + output);
+        Assert.Contains(", faults", output, StringComparison.Ordinal);
+        Assert.Matches(@"  faults +[1-9][\d,]* bios failed or dropped in [1-9]\d* episodes
+", output);
+        Assert.Contains("  hotplug        - (no --hotplug)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Hotplug_AddsAnInterleavedRunAfterEachOracleRun_AndTheTableCountsItsEvents()
+    {
+        var (code, output, error) = Torture("--seed", "2", "--ops", "40", "--completion", "task", "--variant", "v5", "--hotplug");
+
+        Assert.True(code == 0, error + output);
+        Assert.Contains(", hotplug (4 CPUs)", output, StringComparison.Ordinal);
+        Assert.Contains("  runs           1 oracle, 1 interleaved", output, StringComparison.Ordinal);
+        Assert.Matches(@"  hotplug +[1-9][\d,]* CPU offline/online events, [\d,]+ completions drained from dead CPUs
+", output);
+        Assert.Equal(40 + (3 * 40), Row(output, "operations"));
+    }
+
+    [Theory]
+    [InlineData(new[] { "--faults", "--mix", "classic" }, "--faults: fault episodes need --mix full")]
+    [InlineData(new[] { "--hotplug", "--cpus", "1" }, "--hotplug: needs at least 2 CPUs")]
+    public void OptionsThatDoNotFitTogether_ExitTwo_NamingThem(string[] args, string expected)
+    {
+        var (code, output, error) = Torture(["--seed", "1", .. args]);
 
         Assert.Equal(2, code);
-        Assert.Contains("wbsim torture: '--hotplug': not an option or value of torture", error, StringComparison.Ordinal);
+        Assert.Contains($"wbsim torture: {expected}", error, StringComparison.Ordinal);
+        Assert.Empty(output);
+    }
+
+    [Fact]
+    public void UnknownOption_ExitsTwo_NamingIt()
+    {
+        var (code, output, error) = Torture("--seed", "1", "--frobnicate");
+
+        Assert.Equal(2, code);
+        Assert.Contains("wbsim torture: '--frobnicate': not an option or value of torture", error, StringComparison.Ordinal);
         Assert.Empty(output);
     }
 
@@ -233,6 +270,7 @@ public sealed class TortureCommandTests
     {
         var (code, output, error) = Torture("--seed", "1", "--ops", "10", "--completion", "irq", "--crashes");
         Assert.True(code == 0, error + output);
-        Assert.Matches(@"crashes irq\s+628 workloads\s+[0-9,]+ states\s+0 violations", output);
+        Assert.Matches(@"crashes irq\s+628 workloads\s+[0-9,]+ states \([1-9][0-9,]* torn\)\s+0 violations", output);
+        Assert.Matches(@"  crash states +[1-9][\d,]* checked \([1-9][\d,]* with a torn write\) in 628 workloads\n", output);
     }
 }
