@@ -258,7 +258,9 @@ public sealed class FsMount
 
     /// <summary>Runs <paramref name="change"/> in one transaction and commits it, even after a
     /// failed check (what it joined is unchanged or consistently changed, and committing releases
-    /// it); returns the first error.</summary>
+    /// it); returns the first error. A change that joined no buffer — a check that failed first
+    /// (ENOENT, EEXIST, ENOTEMPTY…), or nothing to do — commits a clean transaction, which writes
+    /// nothing to the device.</summary>
     /// <returns><see cref="Errno.EIO"/> without running <paramref name="change"/> on a shut-down
     /// filesystem.</returns>
     /// <remarks>An I/O or corruption error (EIO, EBADMSG, EUCLEAN) after the transaction joined

@@ -24,7 +24,9 @@ namespace Writeback.Fs.Journal;
 /// mutex that the commit releases — where the kernel runs many at once under log-space
 /// reservations and ordered locking; a transaction may not be larger than half the log.
 /// Commits are synchronous (as with XFS's wsync mount option): there is no delayed logging, so
-/// a committed transaction is durable.
+/// a committed transaction is durable. A transaction that joined no buffer — an operation that
+/// failed its own checks, or found nothing to change — is clean, and its commit does no I/O at
+/// all: no log record, no cache flush (XFS's commit of a transaction without XFS_TRANS_DIRTY).
 /// <para>Shutdown (XFS's log shutdown, xlog_force_shutdown): a log write or a checkpoint write
 /// or flush that fails leaves memory ahead of the disk — the failed transaction's changes are
 /// in the buffers, and the disk can only be brought to them by writing what may now be wrong
@@ -56,8 +58,13 @@ public sealed class Journal
         _geometry = geometry;
     }
 
-    /// <summary>Transactions committed since mount.</summary>
+    /// <summary>Transactions committed to the log since mount: those that joined a buffer.</summary>
     public long Commits { get; private set; }
+
+    /// <summary>Clean transactions (they joined no buffer) ended by a commit since mount: nothing
+    /// was written for them.</summary>
+    /// <remarks>Kernel: the xs_trans_empty statistic.</remarks>
+    public long CleanCommits { get; private set; }
 
     /// <summary>Transactions replayed by the last recovery.</summary>
     public int Replayed { get; private set; }
@@ -195,8 +202,19 @@ public sealed class Journal
         }
     }
 
+    // A clean transaction (it joined no buffer) changed nothing: it writes nothing to the log,
+    // flushes nothing and is not a log commit, even once shut down — there is nothing to refuse
+    // (__xfs_trans_commit frees a transaction without XFS_TRANS_DIRTY without touching the log).
+    // A caller that needs the device's cache flushed (fsync) flushes it itself. The caller holds
+    // the running-transaction mutex, so the counter needs no other lock.
     internal Errno Commit(Transaction tx)
     {
+        if (!tx.IsDirty)
+        {
+            CleanCommits++;
+            return Errno.None;
+        }
+
         _commit.Lock();
         try
         {

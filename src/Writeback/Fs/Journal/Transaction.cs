@@ -98,8 +98,9 @@ public sealed class Transaction
     }
 
     /// <summary>Makes the changes durable in the journal; buffers joined without
-    /// <c>releaseAtCommit</c> stay locked and held by the caller.</summary>
-    /// <remarks>Context: Process context. May sleep.</remarks>
+    /// <c>releaseAtCommit</c> stay locked and held by the caller. A clean transaction (one that
+    /// joined no buffer) just ends: no I/O, no cache flush, not counted in <see cref="Journal.Commits"/>.</summary>
+    /// <remarks>Kernel: xfs_trans_commit(). Context: Process context. May sleep.</remarks>
     public Errno Commit()
     {
         if (_done)
