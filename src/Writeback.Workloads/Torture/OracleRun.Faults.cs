@@ -151,12 +151,25 @@ public sealed partial class OracleRun
             Fail($"{s.Label}: size {f.Size} after the failed direct write of [{pos}, {pos + len}), expected the size before it, {oldSize}{(pos > oldSize ? $", or up to the write's start {pos}" : string.Empty)}");
         }
 
+        var sizeBefore = oldSize;
         s.Truncate(f.Size);
         oldSize = f.Size;
 
-        // A direct write's error goes to its caller: nothing is left for fsync or syncfs to report.
-        Expect(f.Fsync(), "the fsync after the failed direct write");
-        CheckSyncfs([], Errno.None);
+        // A direct write's error goes to its caller: nothing is left for fsync or syncfs to report
+        // — unless the write started past EOF, whose gap was zeroed through the page cache and
+        // written back under the fault: that writeback error is reported as any other.
+        var reported = f.Fsync();
+        if (reported != Errno.None && !(pos > sizeBefore && reported == Errno.EIO))
+        {
+            Fail($"the fsync after the failed direct write returned {reported}, expected success{(pos > sizeBefore ? " or EIO (the zeroed gap's writeback)" : string.Empty)}");
+        }
+
+        foreach (var h in new[] { s.Buffered }.Where(h => h is not null && !ReferenceEquals(h, f)))
+        {
+            ExpectError(reported, h!.Fsync(), "the first fsync of another descriptor on the file");
+        }
+
+        CheckSyncfs([], reported);
         var kept = (int)Math.Clamp(oldSize - pos, 0, len);
         if (kept > 0)
         {
@@ -165,6 +178,11 @@ public sealed partial class OracleRun
 
         CheckUncertain(s, start, Math.Min(end, oldSize), old);
         Heal(s, start, Math.Min(end, oldSize));
+        if (reported != Errno.None)
+        {
+            // The zeroed gap never reached the disk, nor did the size it moved EOF to.
+            Heal(s, sizeBefore / _blockSize * _blockSize, oldSize);
+        }
     }
 
     private void MetadataError(OracleFile s)

@@ -626,7 +626,7 @@ public sealed class FsMount
             return Errno.EINVAL;
         }
 
-        var err = Inodes.Read(Superblock.RootInode, out inode, out _, tx);
+        var err = ReadInode(Superblock.RootInode, tx, out inode);
         foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
         {
             if (err != Errno.None)
@@ -646,10 +646,26 @@ public sealed class FsMount
                 return err;
             }
 
-            err = Inodes.Read(ino, out inode, out _, tx);
+            err = ReadInode(ino, tx, out inode);
         }
 
         return err;
+    }
+
+    // Outside a transaction, a cached inode's record is read from its in-core copy, which a
+    // commit replaces in one step: the disk copy may be halfway through a commit that rewrites the
+    // inode's block and then its extent blocks, one buffer lock at a time, and reading it then
+    // gives a torn record (an extent count that disagrees with the extent blocks). The kernel's
+    // lookup likewise finds the in-core inode before it ever reads the disk (xfs_iget).
+    private Errno ReadInode(ulong number, Transaction? tx, out DiskInode? inode)
+    {
+        if (tx is null && Cached(number, grab: false) is { } cached)
+        {
+            inode = cached.Core;
+            return Errno.None;
+        }
+
+        return Inodes.Read(number, out inode, out _, tx);
     }
 
     private static (string Dir, string Name) Split(string path)

@@ -86,6 +86,17 @@ public class OracleFaultTests
         Assert.Contains("expected EIO", v.What, StringComparison.Ordinal);
     }
 
+    // Found by the soak: a direct write past EOF zeroes the gap through the page cache, and that
+    // writeback fails under the fault too; its error is a writeback error like any other.
+    [Fact]
+    public void FailedDirectWritePastEof_WhoseGapZeroingFailsToo_IsReportedAsAWritebackError_Seed14()
+    {
+        var run = new OracleRun(new TortureOptions { Completion = CompletionMode.Irq, Variant = TaskCompletionVariant.Merged, Operations = 370, Faults = true }, 14);
+        var result = run.Execute();
+
+        Assert.True(result.IsClean, result.Violation?.Text);
+    }
+
     [Fact]
     public void Faults_NeedTheFullMix()
     {
