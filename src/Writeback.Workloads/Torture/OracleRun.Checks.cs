@@ -11,62 +11,15 @@ public sealed partial class OracleRun
 {
     private const long MaxFileBytes = OracleModel.MaxFileBytes;
 
-    private void CheckRead(OracleFile s, FsFile f, long pos, int len)
-    {
-        var buffer = new byte[len];
-        Expect(f.Read(pos, buffer, out var read), "the read");
-        var expected = (int)Math.Clamp(s.Size - pos, 0, len);
-        if (expected != read)
-        {
-            Fail($"{s.Label}: read [{pos}, {pos + len}) returned {read} bytes, the model has {expected} (size {s.Size}, file size {f.Size})");
-        }
-
-        _bytesChecked += read;
-        var actual = buffer.AsSpan(0, read);
-        var model = s.Data.AsSpan((int)Math.Min(pos, MaxFileBytes), read);
-        var at = actual.CommonPrefixLength(model);
-        if (at == read)
-        {
-            return;
-        }
-
-        var last = read - 1;
-        while (actual[last] == model[last])
-        {
-            last--;
-        }
-
-        var wrong = 0;
-        for (var i = at; i <= last; i++)
-        {
-            wrong += actual[i] != model[i] ? 1 : 0;
-        }
-
-        Fail($"{s.Label}: read [{pos}, {pos + len}) differs from the model at file offsets [{pos + at}, {pos + last + 1}) ({wrong} bytes differ): "
-            + $"first at {pos + at}: expected 0x{model[at]:x2}, got 0x{actual[at]:x2}; model there {Hex(model, at)}, read {Hex(actual, at)} (size {s.Size})");
-    }
+    private void CheckRead(OracleFile s, FsFile f, long pos, int len) => _bytesChecked += OracleChecks.CheckRead(s, f, pos, len);
 
     private static void CheckSize(OracleFile s)
     {
-        if (s.Buffered is { } f && f.Size != s.Size)
-        {
-            Fail($"{s.Label}: size {f.Size}, the model has {s.Size}");
-        }
-
-        if (s.Direct is { } d && d.Size != s.Size)
-        {
-            Fail($"{s.Label}: size {d.Size} (direct handle), the model has {s.Size}");
-        }
+        OracleChecks.CheckSize(s, s.Buffered, string.Empty);
+        OracleChecks.CheckSize(s, s.Direct, " (direct handle)");
     }
 
-    private void CheckFsck(string when)
-    {
-        var problems = Fsck.Check(_fs.Meta);
-        if (problems.Count > 0)
-        {
-            Fail($"the consistency check {when} found {problems.Count} problem(s): {string.Join("; ", problems.Take(5))}");
-        }
-    }
+    private void CheckFsck(string when) => OracleChecks.CheckFsck(_fs, when);
 
     // After every step, while the flusher and completion workers may still run: the page cache's
     // live invariants (folio flags against tags, the XArray's structure, the counters).
@@ -106,38 +59,14 @@ public sealed partial class OracleRun
         }
     }
 
-    private static void Expect(Errno err, string what)
-    {
-        if (err != Errno.None)
-        {
-            Fail($"{what} returned {err}, expected success");
-        }
-    }
+    private static void Expect(Errno err, string what) => OracleChecks.Expect(err, what);
 
-    private static void ExpectError(Errno expected, Errno err, string what)
-    {
-        if (err != expected)
-        {
-            Fail($"{what} returned {err}, expected {expected}");
-        }
-    }
+    private static void ExpectError(Errno expected, Errno err, string what) => OracleChecks.ExpectError(expected, err, what);
 
-    private static void ExpectBytes(long expected, long done, string what)
-    {
-        if (done != expected)
-        {
-            Fail(string.Create(CultureInfo.InvariantCulture, $"{what} did {done} bytes of {expected}"));
-        }
-    }
+    private static void ExpectBytes(long expected, long done, string what) => OracleChecks.ExpectBytes(expected, done, what);
 
     [DoesNotReturn]
-    private static void Fail(string what) => throw new OracleCheckException(what);
-
-    private static string Hex(ReadOnlySpan<byte> bytes, int at)
-    {
-        var end = Math.Min(bytes.Length, at + 8);
-        return Convert.ToHexString(bytes[at..end]);
-    }
+    private static void Fail(string what) => OracleChecks.Fail(what);
 
     // Mostly small, sometimes up to 256 KiB.
     private int RandomLength() => Next(10) switch
