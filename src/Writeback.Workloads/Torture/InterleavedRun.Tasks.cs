@@ -233,6 +233,7 @@ public sealed partial class InterleavedRun
         FinalStep(m, "final: unmount, power cut, mount with a new page cache");
         SetInjectTarget(null);
         OracleChecks.Expect(Fs.Unmount(), "the unmount");
+        OracleChecks.CheckUnmounted(_cache, _layer!);
         _disk.PowerCut();
         _cache = NewCache(m);
         MountFs();
@@ -257,8 +258,13 @@ public sealed partial class InterleavedRun
         OracleChecks.CheckFsck(Fs, "after the power cut and mount");
         SetInjectTarget(null);
         OracleChecks.Expect(Fs.Unmount(), "the final unmount");
+        OracleChecks.CheckUnmounted(_cache, _layer!);
         _finalActivity.End();
     }
+
+    /// <summary>The page cache's live invariants, after a worker's step (the other workers run on).</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    internal void CheckInvariants() => OracleChecks.CheckInvariants(_cache);
 
     private void FinalStep(Machine m, string what)
     {

@@ -48,8 +48,8 @@ internal sealed partial class InterleavedWorker
     /// <summary>Bytes read back and compared with the models.</summary>
     public long BytesChecked { get; private set; }
 
-    /// <summary>Runs <paramref name="operations"/> operations, checking every handle's size after
-    /// each, then closes the worker's handles.</summary>
+    /// <summary>Runs <paramref name="operations"/> operations, checking every handle's size and the
+    /// page cache's live invariants after each, then closes the worker's handles.</summary>
     /// <remarks>Context: Process context (the worker's task). May sleep.</remarks>
     public void Run(int operations)
     {
@@ -63,6 +63,7 @@ internal sealed partial class InterleavedWorker
                     CheckSize(f);
                 }
 
+                _run.CheckInvariants();
                 Activity.End();
                 Executed = _op + 1;
                 _run.OperationDone();

@@ -1,7 +1,9 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using Writeback.Block;
 using Writeback.Fs;
 using Writeback.Kernel;
+using Writeback.Mm;
 
 namespace Writeback.Workloads.Torture;
 
@@ -66,6 +68,48 @@ internal static class OracleChecks
         if (problems.Count > 0)
         {
             Fail($"the consistency check {when} found {problems.Count} problem(s): {string.Join("; ", problems.Take(5))}");
+        }
+    }
+
+    /// <summary>Fails with the page cache's live invariants that do not hold (folio flags against
+    /// the XArray's tags, its structure, the counters): checked after every step, while the
+    /// flusher, completion workers and other tasks may still run.</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public static void CheckInvariants(PageCache cache)
+    {
+        var problems = cache.CheckInvariants();
+        if (problems.Count > 0)
+        {
+            Fail($"the page cache invariants fail after the step ({problems.Count} problem(s)): {string.Join("; ", problems.Take(5))}");
+        }
+    }
+
+    /// <summary>After an unmount, when nothing runs on <paramref name="cache"/>: its counters
+    /// agree with its folios and no folio is left alive; and once the completions still returning
+    /// have returned (up to a modelled second), no bio of <paramref name="layer"/> is in flight —
+    /// none was lost (one completed twice is a BUG when it happens).</summary>
+    /// <remarks>Context: Process context. May sleep.</remarks>
+    public static void CheckUnmounted(PageCache cache, BlockLayer layer)
+    {
+        var problems = cache.CheckQuiescentInvariants();
+        if (problems.Count > 0)
+        {
+            Fail($"the page cache invariants fail after the unmount ({problems.Count} problem(s)): {string.Join("; ", problems.Take(5))}");
+        }
+
+        if (cache.LiveFolios != 0)
+        {
+            Fail(string.Create(CultureInfo.InvariantCulture, $"{cache.LiveFolios} folio(s) still alive after the unmount: a folio reference leaked"));
+        }
+
+        for (var waited = 0; layer.InFlight != 0 && waited < 1000; waited++)
+        {
+            cache.Machine.Msleep(1);
+        }
+
+        if (layer.InFlight != 0)
+        {
+            Fail(string.Create(CultureInfo.InvariantCulture, $"{layer.InFlight} bio(s) still in flight 1 s after the unmount ({layer.Submitted} submitted, {layer.Ended} ended): a completion was lost"));
         }
     }
 

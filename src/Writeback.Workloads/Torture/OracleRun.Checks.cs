@@ -21,43 +21,9 @@ public sealed partial class OracleRun
 
     private void CheckFsck(string when) => OracleChecks.CheckFsck(_fs, when);
 
-    // After every step, while the flusher and completion workers may still run: the page cache's
-    // live invariants (folio flags against tags, the XArray's structure, the counters).
-    private void CheckInvariants()
-    {
-        var problems = _cache.CheckInvariants();
-        if (problems.Count > 0)
-        {
-            Fail($"the page cache invariants fail after the step ({problems.Count} problem(s)): {string.Join("; ", problems.Take(5))}");
-        }
-    }
+    private void CheckInvariants() => OracleChecks.CheckInvariants(_cache);
 
-    // After an unmount, when nothing runs on the cache: its counters agree with its folios, no
-    // folio is left alive, and once the completions still returning have returned, no bio is
-    // in flight (none was lost, none completed twice — that one is a BUG at the time).
-    private void CheckUnmounted(PageCache cache)
-    {
-        var problems = cache.CheckQuiescentInvariants();
-        if (problems.Count > 0)
-        {
-            Fail($"the page cache invariants fail after the unmount ({problems.Count} problem(s)): {string.Join("; ", problems.Take(5))}");
-        }
-
-        if (cache.LiveFolios != 0)
-        {
-            Fail(string.Create(CultureInfo.InvariantCulture, $"{cache.LiveFolios} folio(s) still alive after the unmount: a folio reference leaked"));
-        }
-
-        for (var waited = 0; _layer.InFlight != 0 && waited < 1000; waited++)
-        {
-            cache.Machine.Msleep(1);
-        }
-
-        if (_layer.InFlight != 0)
-        {
-            Fail(string.Create(CultureInfo.InvariantCulture, $"{_layer.InFlight} bio(s) still in flight 1 s after the unmount ({_layer.Submitted} submitted, {_layer.Ended} ended): a completion was lost"));
-        }
-    }
+    private void CheckUnmounted(PageCache cache) => OracleChecks.CheckUnmounted(cache, _layer);
 
     private static void Expect(Errno err, string what) => OracleChecks.Expect(err, what);
 
