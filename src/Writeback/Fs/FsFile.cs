@@ -373,7 +373,7 @@ public sealed class FsFile
     {
         Aops.DioWait();
         var size = Inode.Size;
-        var err = pos > size ? IomapBufferedIo.ZeroRange(Aops, size, pos - size) : Errno.None;
+        var err = pos > size ? IomapBufferedIo.ZeroRange(Aops, size, pos - size, extendSize: false) : Errno.None;
         Inode.Touch();
         return err;
     }

@@ -97,6 +97,18 @@ public class OracleFaultTests
         Assert.True(result.IsClean, result.Violation?.Text);
     }
 
+    // Found by a wbsim torture --faults --hotplug run: zeroing the gap before a direct write past
+    // EOF moved EOF over a hole block it could not write back; the write failed, so the synced
+    // size in memory was never logged and a power cut lost it. Zeroing no longer moves EOF.
+    [Fact]
+    public void FailedDirectWritePastEof_LeavesEofWhereItWas_SoASyncKeepsTheSize_Seed53()
+    {
+        var run = new OracleRun(new TortureOptions { Completion = CompletionMode.Irq, Variant = TaskCompletionVariant.Merged, Operations = 321, Faults = true }, 53);
+        var result = run.Execute();
+
+        Assert.True(result.IsClean, result.Violation?.Text);
+    }
+
     [Fact]
     public void Faults_NeedTheFullMix()
     {

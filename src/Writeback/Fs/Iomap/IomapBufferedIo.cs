@@ -122,8 +122,15 @@ public static class IomapBufferedIo
     /// <summary>Zeroes bytes [<paramref name="pos"/>, pos + <paramref name="length"/>) of the
     /// file in the cache where they could read non-zero: cached folios, and blocks holding data
     /// on disk; holes and unwritten blocks that are not cached are left alone.</summary>
+    /// <param name="inode">The file.</param>
+    /// <param name="pos">The first byte to zero.</param>
+    /// <param name="length">How many bytes.</param>
+    /// <param name="extendSize">Whether zeroing past EOF moves EOF (the in-core size) up to what
+    /// it zeroed: true for a truncate up, which sets the new size before writing the zeroed range
+    /// back (truncate_setsize); false for the gap before a write past EOF, which leaves the size
+    /// to the write — if the write then fails, EOF has not moved (xfs_file_write_zero_eof).</param>
     /// <remarks>Kernel: iomap_zero_range() (and iomap_truncate_page for the block at a new EOF).</remarks>
-    public static Errno ZeroRange(IIomapInode inode, long pos, long length)
+    public static Errno ZeroRange(IIomapInode inode, long pos, long length, bool extendSize = true)
     {
         ArgumentNullException.ThrowIfNull(inode);
         var end = pos + length;
@@ -160,7 +167,7 @@ public static class IomapBufferedIo
                     }
                 }
 
-                err = WriteFolio(inode, iomap, pos, new byte[n], dontcache: false, out var done);
+                err = WriteFolio(inode, iomap, pos, new byte[n], dontcache: false, out var done, extendSize);
                 if (err != Errno.None)
                 {
                     return err;
@@ -292,7 +299,7 @@ public static class IomapBufferedIo
     }
 
     // Writes the part of `data` that fits the folio at `pos` (within `iomap`).
-    private static Errno WriteFolio(IIomapInode inode, IomapExtent iomap, long pos, ReadOnlySpan<byte> data, bool dontcache, out int written)
+    private static Errno WriteFolio(IIomapInode inode, IomapExtent iomap, long pos, ReadOnlySpan<byte> data, bool dontcache, out int written, bool extendSize = true)
     {
         written = 0;
         var order = FolioOrder(inode.BlockSize);
@@ -334,7 +341,7 @@ public static class IomapBufferedIo
         }
 
         inode.Mapping.DirtyFolio(folio);
-        if (pos + n > inode.Size)
+        if (extendSize && pos + n > inode.Size)
         {
             inode.ExtendSize(pos + n);
         }
