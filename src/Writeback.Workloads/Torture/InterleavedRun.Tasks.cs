@@ -272,49 +272,13 @@ public sealed partial class InterleavedRun
         Record(what);
     }
 
-    // What another device's completion does in an injected interrupt: in IRQ mode it takes
-    // i_pages (irqsave); in task mode completions never touch it from an interrupt.
     private void Inject()
     {
         Interlocked.Increment(ref _irqInjections);
-        var mapping = Volatile.Read(ref _injectTarget);
-        if (mapping is null)
-        {
-            return;
-        }
-
-        if (_options.Completion == CompletionMode.Irq)
-        {
-            // AddressSpace.LockPagesIrqSave(), which is internal to the model library.
-            if (mapping.Cache.IrqSafeLock)
-            {
-                var flags = mapping.Pages.Lock.LockIrqSave();
-                mapping.Pages.Lock.UnlockIrqRestore(flags);
-            }
-            else
-            {
-                mapping.Pages.Lock.Lock();
-                mapping.Pages.Lock.Unlock();
-            }
-        }
-        else
-        {
-            mapping.GetFolio(0)?.Put();
-        }
+        TortureStack.OtherDevicesCompletion(Volatile.Read(ref _injectTarget), _options.Completion);
     }
 
-    private PageCache NewCache(Machine m) => PageCache.Create(m, _tightDirtyLimits
-        ? new PageCacheOptions { Mode = _options.Completion, DirtyBackgroundBytes = 256L << 10, DirtyBytes = 1L << 20 }
-        : new PageCacheOptions { Mode = _options.Completion });
+    private PageCache NewCache(Machine m) => TortureStack.NewCache(m, _options.Completion, _tightDirtyLimits);
 
-    private void MountFs()
-    {
-        var err = FileSystem.Mount(_disk, _cache, out var fs, out var problem);
-        if (err != Errno.None)
-        {
-            OracleChecks.Fail($"mount returned {err}: {problem}");
-        }
-
-        Fs = fs!;
-    }
+    private void MountFs() => Fs = TortureStack.Mount(_disk, _cache);
 }
